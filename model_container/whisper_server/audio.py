@@ -1,0 +1,162 @@
+"""Audio in: probe a file with ffprobe, decode it with ffmpeg to 16 kHz mono float32,
+in windows so that memory does not grow with the length of the recording."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from .errors import UnusableAudio
+
+SAMPLE_RATE = 16000
+_READ_BLOCK = SAMPLE_RATE * 2 * 4  # four seconds of s16le per read
+_CUT_SEARCH_SECONDS = 10  # look this far back from a window's end for a quiet place to cut
+_CUT_FRAME = SAMPLE_RATE // 10
+
+
+@dataclass(frozen=True)
+class Probe:
+    format_name: str
+    duration: float | None  # what the container claims; a lying header can make it wrong
+    audio_codec: str
+
+
+@dataclass(frozen=True)
+class Window:
+    offset: float  # seconds from the start of the recording
+    samples: np.ndarray  # float32, mono, 16 kHz
+
+
+def probe(path: str, *, max_seconds: float) -> Probe:
+    """Check that the file holds an audio stream ffmpeg can read, before any decoding."""
+    if os.path.getsize(path) == 0:
+        raise UnusableAudio("the file is empty", code="empty_file")
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+        capture_output=True, text=True, timeout=120,
+    )
+    if result.returncode != 0:
+        reason = _first_line(result.stderr) or "unknown format"
+        raise UnusableAudio(f"this file is not audio or video that can be decoded ({reason})",
+                            code="undecodable")
+    info = json.loads(result.stdout or "{}")
+    audio = [s for s in info.get("streams", []) if s.get("codec_type") == "audio"]
+    if not audio:
+        raise UnusableAudio("no audio stream found in this file", code="no_audio_stream")
+    fmt = info.get("format", {})
+    duration = _float(fmt.get("duration")) or _float(audio[0].get("duration"))
+    if duration is not None and duration > max_seconds:
+        raise UnusableAudio(
+            f"the audio is {duration:.0f} seconds long; the limit is {max_seconds:.0f} seconds",
+            code="audio_too_long")
+    return Probe(format_name=fmt.get("format_name", ""), duration=duration,
+                 audio_codec=audio[0].get("codec_name", ""))
+
+
+def decode_windows(path: str, *, window_seconds: float, max_seconds: float) -> "WindowReader":
+    return WindowReader(path, window_seconds=window_seconds, max_seconds=max_seconds)
+
+
+class WindowReader:
+    """Iterate over the decoded audio in windows of about `window_seconds`.
+
+    Windows end at the quietest tenth of a second near the boundary, so that a cut rarely
+    falls inside a word. After iteration, `duration` holds the decoded length and
+    `warnings` anything a person should know (a damaged or truncated file).
+    """
+
+    def __init__(self, path: str, *, window_seconds: float, max_seconds: float):
+        self.path = path
+        self.window = int(window_seconds * SAMPLE_RATE)
+        self.max_samples = int(max_seconds * SAMPLE_RATE)
+        self.total_samples = 0
+        self.warnings: list[str] = []
+
+    @property
+    def duration(self) -> float:
+        return self.total_samples / SAMPLE_RATE
+
+    def __iter__(self) -> Iterator[Window]:
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                ["ffmpeg", "-nostdin", "-v", "error", "-i", self.path, "-map", "0:a:0",
+                 "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"],
+                stdout=subprocess.PIPE, stderr=errors,
+            )
+            try:
+                yield from self._windows(process.stdout)
+            finally:
+                process.stdout.close()
+                process.kill()
+                returncode = process.wait()
+            errors.seek(0)
+            message = _first_line(errors.read().decode("utf-8", "replace"))
+        if self.total_samples == 0:
+            detail = f" ({message})" if message else ""
+            raise UnusableAudio(f"the audio is 0.0 seconds long{detail}", code="no_audio")
+        if returncode not in (0, -9) or message:
+            self.warnings.append(
+                f"the file is damaged or truncated; transcribed the {self.duration:.1f} seconds "
+                f"that could be decoded ({message or 'ffmpeg exit ' + str(returncode)})")
+
+    def _windows(self, stream) -> Iterator[Window]:
+        pending: list[np.ndarray] = []
+        pending_len = 0
+        offset = 0
+        while True:
+            block = stream.read(_READ_BLOCK)
+            if not block:
+                break
+            samples = np.frombuffer(block[: len(block) // 2 * 2], dtype="<i2")
+            self.total_samples += len(samples)
+            if self.total_samples > self.max_samples:
+                raise UnusableAudio(
+                    f"the audio is longer than the limit of {self.max_samples // SAMPLE_RATE} seconds",
+                    code="audio_too_long")
+            pending.append(samples)
+            pending_len += len(samples)
+            if pending_len >= self.window + _CUT_SEARCH_SECONDS * SAMPLE_RATE:
+                buffer = np.concatenate(pending)
+                cut = _quiet_cut(buffer, self.window)
+                yield Window(offset / SAMPLE_RATE, _to_float(buffer[:cut]))
+                offset += cut
+                pending, pending_len = [buffer[cut:]], len(buffer) - cut
+        if pending_len:
+            yield Window(offset / SAMPLE_RATE, _to_float(np.concatenate(pending)))
+
+
+def _quiet_cut(buffer: np.ndarray, target: int) -> int:
+    """The start of the quietest 100 ms frame in the seconds before `target`."""
+    start = max(target - _CUT_SEARCH_SECONDS * SAMPLE_RATE, _CUT_FRAME)
+    region = buffer[start:target].astype(np.float32)
+    frames = len(region) // _CUT_FRAME
+    if frames == 0:
+        return target
+    energy = np.square(region[: frames * _CUT_FRAME]).reshape(frames, _CUT_FRAME).mean(axis=1)
+    return start + int(np.argmin(energy)) * _CUT_FRAME + _CUT_FRAME // 2
+
+
+def _to_float(samples: np.ndarray) -> np.ndarray:
+    return samples.astype(np.float32) / 32768.0
+
+
+def _float(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_line(text: str) -> str:
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if line:
+            # ffmpeg prefixes lines with the input path; a person needs only the reason.
+            return line.split(": ", 1)[-1] if line.startswith(("/", "[")) else line
+    return ""

@@ -1,0 +1,62 @@
+"""The one interface every engine implements, and the result shape they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from ..options import TranscribeOptions
+
+# Whisper's own fallback schedule when no temperature is asked for.
+FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+@dataclass
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass
+class Segment:
+    id: int
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    words: list[Word] | None = None
+
+
+@dataclass
+class EngineResult:
+    language: str
+    language_probability: float
+    segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    engine: str
+    model: str
+    device: str
+    compute_type: str
+    multilingual: bool
+
+
+class Engine(Protocol):
+    info: EngineInfo
+
+    def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
+                   language: str | None, batch_size: int) -> EngineResult:
+        """Transcribe 16 kHz mono float32 audio. `language` overrides options.language
+        (the transcriber detects it once on the first window); `batch_size` 0 is sequential."""
+
+
+def temperatures(options: TranscribeOptions) -> tuple[float, ...]:
+    return FALLBACK_TEMPERATURES if options.temperature is None else (options.temperature,)

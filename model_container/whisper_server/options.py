@@ -1,0 +1,134 @@
+"""Transcription options: one typed value, parsed from the SageMaker custom-attributes
+header or from a JSON request, validated with messages a person can act on."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from .errors import InputError
+
+TASKS = ("transcribe", "translate")
+MAX_BEAM_SIZE = 10
+MAX_PROMPT_CHARS = 1000
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$|^(haw|yue)$")
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    language: str | None = None  # None: detect it
+    task: str = "transcribe"
+    word_timestamps: bool = False
+    vad_filter: bool = False
+    initial_prompt: str | None = None
+    beam_size: int = 5
+    temperature: float | None = None  # None: Whisper's fallback schedule 0.0, 0.2, ... 1.0
+    batch_size: int | None = None  # None: the server decides by duration; 0: sequential
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(TranscribeOptions)}
+# Aliases callers of other Whisper services already use.
+_ALIASES = {"lang": "language", "prompt": "initial_prompt", "word_timestamp": "word_timestamps",
+            "vad": "vad_filter", "beam": "beam_size"}
+
+
+def parse_custom_attributes(header: str | None) -> TranscribeOptions:
+    """Parse `X-Amzn-SageMaker-Custom-Attributes`, e.g. `language=en;task=translate`.
+
+    SageMaker passes the header through untouched (up to 1024 ASCII characters); pairs are
+    separated by `;` or `,` so both common conventions work.
+    """
+    if not header or not header.strip():
+        return TranscribeOptions()
+    raw: dict[str, str] = {}
+    for part in re.split(r"[;,]", header):
+        part = part.strip()
+        if not part:
+            continue
+        if "=" not in part:
+            raise InputError(f"custom attribute '{part}' is not of the form name=value",
+                             code="bad_option")
+        name, value = part.split("=", 1)
+        raw[name.strip().lower()] = value.strip()
+    return options_from_mapping(raw)
+
+
+def options_from_mapping(raw: dict) -> TranscribeOptions:
+    """Build options from a mapping of strings or JSON values; unknown names are refused
+    so that a typo does not silently change nothing."""
+    values: dict = {}
+    for name, value in raw.items():
+        key = _ALIASES.get(name, name)
+        if key not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise InputError(f"unknown option '{name}' (known options: {known})", code="bad_option")
+        if value is None or (isinstance(value, str) and value.strip() == ""):
+            continue
+        values[key] = _CONVERTERS[key](key, value)
+    return TranscribeOptions(**values)
+
+
+def _language(name: str, value) -> str | None:
+    text = str(value).strip().lower()
+    if text in ("auto", "detect", "none"):
+        return None
+    if not _LANGUAGE.match(text):
+        raise InputError(f"language '{value}' is not a language code such as 'en' or 'fr' "
+                         "(or 'auto' to detect it)", code="bad_option")
+    return text
+
+
+def _task(name: str, value) -> str:
+    text = str(value).strip().lower()
+    if text not in TASKS:
+        raise InputError(f"task must be 'transcribe' or 'translate', not '{value}'", code="bad_option")
+    return text
+
+
+def _bool(name: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(f"{name} must be true or false, not '{value}'", code="bad_option")
+
+
+def _number(name: str, value, kind, low, high):
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number, not '{value}'", code="bad_option") from None
+    if not low <= number <= high:
+        raise InputError(f"{name} must be between {low} and {high}, not {value}", code="bad_option")
+    return number
+
+
+def _prompt(name: str, value) -> str:
+    text = str(value)
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InputError(f"initial_prompt is longer than {MAX_PROMPT_CHARS} characters",
+                         code="bad_option")
+    return text
+
+
+_CONVERTERS = {
+    "language": _language,
+    "task": _task,
+    "word_timestamps": _bool,
+    "vad_filter": _bool,
+    "initial_prompt": _prompt,
+    "beam_size": lambda n, v: _number(n, v, int, 1, MAX_BEAM_SIZE),
+    "temperature": lambda n, v: _number(n, v, float, 0.0, 1.0),
+    "batch_size": lambda n, v: _number(n, v, int, 0, 64),
+}

@@ -1,0 +1,71 @@
+"""Server settings: every knob is an environment variable with a safe default.
+A bad value stops the server at start with a message, never later on a request."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+ENGINES = ("faster-whisper", "openai-whisper")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _int(env, name: str, default: int, low: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < low:
+        raise SettingsError(f"{name} must be at least {low}, not {value}")
+    return value
+
+
+def _choice(env, name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or default
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    engine: str = "faster-whisper"
+    model: str | None = None  # a name (tiny.en, base) or a path; None: the offline default
+    device: str = "auto"  # auto, cpu or cuda
+    compute_type: str | None = None  # None: int8 on CPU, float16 on CUDA
+    cpu_threads: int = 0  # 0: let the engine choose
+    max_body_bytes: int = 1024**3  # SageMaker async accepts payloads up to 1 GB
+    max_audio_seconds: int = 4 * 3600
+    max_concurrent: int = 1  # transcriptions at once; more requests wait their turn
+    window_seconds: int = 300  # long audio is decoded and transcribed in windows this long
+    batch_size: int = 8  # batched inference for long audio (0 turns it off)
+    batch_min_seconds: int = 600  # audio at least this long is batched by default
+    allowed_input_dirs: tuple[str, ...] = field(default_factory=tuple)
+    cache_dir: str = os.path.expanduser("~/.cache/whisper-server")
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        dirs = tuple(os.path.realpath(p) for p in env.get("ALLOWED_INPUT_DIRS", "").split(":") if p)
+        window = _int(env, "WHISPER_WINDOW_SECONDS", 300, low=30)
+        return cls(
+            engine=_choice(env, "WHISPER_ENGINE", "faster-whisper", ENGINES),
+            model=env.get("WHISPER_MODEL") or None,
+            device=_choice(env, "WHISPER_DEVICE", "auto", ("auto", "cpu", "cuda")),
+            compute_type=env.get("WHISPER_COMPUTE_TYPE") or None,
+            cpu_threads=_int(env, "WHISPER_CPU_THREADS", 0),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024**3, low=1),
+            max_audio_seconds=_int(env, "MAX_AUDIO_SECONDS", 4 * 3600, low=1),
+            max_concurrent=_int(env, "MAX_CONCURRENT_TRANSCRIPTIONS", 1, low=1),
+            window_seconds=window,
+            batch_size=_int(env, "WHISPER_BATCH_SIZE", 8),
+            batch_min_seconds=_int(env, "WHISPER_BATCH_MIN_SECONDS", 600),
+            allowed_input_dirs=dirs,
+            cache_dir=env.get("WHISPER_CACHE_DIR") or os.path.expanduser("~/.cache/whisper-server"),
+        )

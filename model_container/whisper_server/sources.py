@@ -1,0 +1,163 @@
+"""Turn an /invocations request into an audio file on local disk.
+
+Raw audio bytes are streamed to a temporary file (never held in memory). A JSON request
+points at the audio instead: an s3:// URI, a local path under an allowed folder, or the
+older {"s3_bucket", "s3_key", "language", "job_id"} shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Iterator
+from urllib.parse import urlparse
+
+from .errors import InputError, PayloadTooLarge, UnsupportedMediaType
+from .options import TranscribeOptions, options_from_mapping
+from .settings import Settings
+
+_CHUNK = 1024 * 1024
+MAX_JSON_BYTES = 1024 * 1024
+# Types that may carry audio. curl --data-binary sends form-urlencoded unless told
+# otherwise, and many clients send nothing: both are taken as raw bytes.
+_RAW_TYPES = ("", "application/octet-stream", "application/x-www-form-urlencoded",
+              "application/ogg", "application/mp4", "application/x-matroska")
+_LEGACY_OPTION_KEYS = ("language", "task")
+
+
+@dataclass(frozen=True)
+class AudioRequest:
+    path: str
+    options: TranscribeOptions
+    job_id: str | None = None
+
+
+@contextmanager
+def audio_request(*, content_type: str, content_length: int | None, body: IO[bytes],
+                  header_options: TranscribeOptions, settings: Settings) -> Iterator[AudioRequest]:
+    """Yield the request's audio as a temporary local file; it is removed afterwards."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if content_length is not None and content_length > settings.max_body_bytes:
+        raise _too_large(settings)
+    with tempfile.TemporaryDirectory(prefix="whisper-") as folder:
+        target = os.path.join(folder, "audio")
+        if media_type == "application/json":
+            document = _read_json(body)
+            options, job_id = _json_options(document, header_options)
+            _fetch(document, target, settings)
+            yield AudioRequest(target, options, job_id)
+        elif media_type in _RAW_TYPES or media_type.startswith(("audio/", "video/")):
+            _stream_to_file(body, target, settings.max_body_bytes, settings)
+            yield AudioRequest(target, header_options)
+        else:
+            raise UnsupportedMediaType(
+                f"content type '{media_type}' is not taken: send the raw bytes of an audio or "
+                "video file (audio/*, video/* or application/octet-stream) or a JSON request "
+                "(application/json)", code="unsupported_media_type")
+
+
+def _stream_to_file(source: IO[bytes], target: str, limit: int, settings: Settings) -> None:
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := source.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise _too_large(settings)
+            out.write(chunk)
+
+
+def _too_large(settings: Settings) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the file is larger than the limit of {_size(settings.max_body_bytes)}",
+                           code="too_large")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _read_json(body: IO[bytes]) -> dict:
+    raw = body.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise PayloadTooLarge("a JSON request may be at most 1 MB: send audio as raw bytes",
+                              code="too_large")
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"the request is not valid JSON ({exc})", code="bad_json") from None
+    if not isinstance(document, dict):
+        raise InputError("the JSON request must be an object", code="bad_json")
+    return document
+
+
+def _json_options(document: dict, header_options: TranscribeOptions) -> tuple[TranscribeOptions, str | None]:
+    """Options from the JSON body win over the header's; the older shape put language and
+    task at the top level."""
+    nested = document.get("options") or {}
+    if not isinstance(nested, dict):
+        raise InputError("'options' must be an object", code="bad_option")
+    merged = {k: v for k, v in header_options.to_dict().items()
+              if v != getattr(TranscribeOptions(), k)}
+    merged.update({k: document[k] for k in _LEGACY_OPTION_KEYS if k in document})
+    merged.update(nested)
+    job_id = document.get("job_id")
+    return options_from_mapping(merged), (str(job_id) if job_id is not None else None)
+
+
+def _fetch(document: dict, target: str, settings: Settings) -> None:
+    if "s3_bucket" in document or "s3_key" in document:
+        bucket, key = document.get("s3_bucket"), document.get("s3_key")
+        if not bucket or not key:
+            raise InputError("the request needs both s3_bucket and s3_key", code="bad_pointer")
+        _fetch_s3(str(bucket), str(key), target, settings)
+        return
+    pointer = document.get("audio")
+    if not isinstance(pointer, str) or not pointer:
+        raise InputError("the JSON request needs 'audio': an s3:// URI or a local path "
+                         "(or the older s3_bucket and s3_key)", code="bad_pointer")
+    if pointer.startswith("s3://"):
+        parsed = urlparse(pointer)
+        if not parsed.netloc or not parsed.path.strip("/"):
+            raise InputError(f"'{pointer}' is not an s3://bucket/key URI", code="bad_pointer")
+        _fetch_s3(parsed.netloc, parsed.path.lstrip("/"), target, settings)
+        return
+    _fetch_local(pointer, target, settings)
+
+
+def _fetch_local(pointer: str, target: str, settings: Settings) -> None:
+    path = os.path.realpath(pointer.removeprefix("file://"))
+    allowed = any(path.startswith(folder.rstrip(os.sep) + os.sep) for folder in settings.allowed_input_dirs)
+    if not allowed:
+        raise InputError("reading local files is not allowed for this path (the operator sets "
+                         "ALLOWED_INPUT_DIRS)", code="path_not_allowed", status=403)
+    if not os.path.isfile(path):
+        raise InputError(f"no file at {pointer}", code="not_found")
+    if os.path.getsize(path) > settings.max_body_bytes:
+        raise _too_large(settings)
+    shutil.copyfile(path, target)
+
+
+def _fetch_s3(bucket: str, key: str, target: str, settings: Settings) -> None:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
+    uri = f"s3://{bucket}/{key}"
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+        if head["ContentLength"] > settings.max_body_bytes:
+            raise _too_large(settings)
+        client.download_file(bucket, key, target)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NoSuchBucket"):
+            raise InputError(f"the audio {uri} does not exist", code="not_found") from None
+        raise InputError(f"could not read {uri}: {code or exc}", code="s3_error") from None
+    except BotoCoreError as exc:
+        raise InputError(f"could not read {uri}: {exc}", code="s3_error") from None

@@ -1,0 +1,132 @@
+"""From an audio file on disk to the documented result: probe, decode in windows, find
+speech, run the engine, stitch the windows together. No HTTP here."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from . import SCHEMA_VERSION
+from .audio import SAMPLE_RATE, decode_windows, probe
+from .engines.base import Engine, Segment
+from .errors import InputError
+from .options import TranscribeOptions
+from .settings import Settings
+
+# Whisper invents text ("Thank you.") for audio without speech. A segment that does not
+# come within this many seconds of speech found by the VAD is dropped.
+SPEECH_MARGIN_SECONDS = 0.5
+
+
+def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
+                    settings: Settings) -> dict:
+    started = time.perf_counter()
+    check_options(options, engine)
+    info = probe(path, max_seconds=settings.max_audio_seconds)
+    batch_size = options.batch_size
+    if batch_size is None:
+        long_audio = (info.duration or 0) >= settings.batch_min_seconds
+        batch_size = settings.batch_size if long_audio else 0
+
+    reader = decode_windows(path, window_seconds=settings.window_seconds,
+                            max_seconds=settings.max_audio_seconds)
+    language = options.language or (None if engine.info.multilingual else "en")
+    language_probability = 1.0 if language else 0.0
+    segments: list[Segment] = []
+    inference = decode = vad = 0.0
+    mark = time.perf_counter()
+    for window in reader:
+        decode += time.perf_counter() - mark
+        mark = time.perf_counter()
+        speech = speech_regions(window.samples)
+        vad += time.perf_counter() - mark
+        mark = time.perf_counter()
+        if speech:
+            result = engine.transcribe(window.samples, options, language=language,
+                                       batch_size=batch_size)
+            if language is None:  # detected once, on the first window with speech
+                language, language_probability = result.language, result.language_probability
+            segments.extend(_place(s, window.offset) for s in result.segments
+                            if _near_speech(s, speech))
+        inference += time.perf_counter() - mark
+        mark = time.perf_counter()
+    decode += time.perf_counter() - mark
+
+    for index, segment in enumerate(segments):
+        segment.id = index
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "text": " ".join(s.text.strip() for s in segments if s.text.strip()),
+        "language": language or "",
+        "language_probability": round(language_probability, 4),
+        "duration": round(reader.duration, 3),
+        "segments": [_segment_dict(s, options.word_timestamps) for s in segments],
+        "options": {**options.to_dict(), "batch_size": batch_size},
+        "model": dataclasses.asdict(engine.info),
+        "timings": {
+            "decode_seconds": round(decode, 3),
+            "vad_seconds": round(vad, 3),
+            "inference_seconds": round(inference, 3),
+            "total_seconds": round(time.perf_counter() - started, 3),
+        },
+        "warnings": reader.warnings,
+    }
+
+
+def check_options(options: TranscribeOptions, engine: Engine) -> None:
+    """Refuse what the loaded model cannot do, before any audio is decoded."""
+    if engine.info.multilingual:
+        return
+    name = engine.info.model
+    if options.language not in (None, "en"):
+        raise InputError(f"the model {name} is English-only and cannot transcribe "
+                         f"'{options.language}': use a multilingual model such as base",
+                         code="unsupported_language")
+    if options.task == "translate":
+        raise InputError(f"the model {name} is English-only and cannot translate: "
+                         "use a multilingual model such as base", code="unsupported_task")
+
+
+def speech_regions(samples: np.ndarray) -> list[tuple[float, float]]:
+    """Where Silero VAD hears speech, in seconds from the window's start."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    stamps = get_speech_timestamps(samples, VadOptions(min_speech_duration_ms=100))
+    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+
+
+def _near_speech(segment: Segment, speech: list[tuple[float, float]]) -> bool:
+    return any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
+               for start, end in speech) and bool(segment.text.strip())
+
+
+def _place(segment: Segment, offset: float) -> Segment:
+    """Move a window's segment to the recording's timeline."""
+    if offset:
+        segment.start += offset
+        segment.end += offset
+        for word in segment.words or ():
+            word.start += offset
+            word.end += offset
+    return segment
+
+
+def _segment_dict(segment: Segment, with_words: bool) -> dict:
+    data = {
+        "id": segment.id,
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text.strip(),
+        "avg_logprob": round(segment.avg_logprob, 4),
+        "no_speech_prob": round(segment.no_speech_prob, 4),
+        "compression_ratio": round(segment.compression_ratio, 4),
+    }
+    if with_words:
+        data["words"] = [
+            {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+             "probability": round(w.probability, 4)}
+            for w in segment.words or ()
+        ]
+    return data
