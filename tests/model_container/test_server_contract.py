@@ -240,6 +240,34 @@ def test_json_request_for_a_path_outside_the_allowed_folders_is_403(server, repo
     refused(server.invoke(escape, content_type="application/json"), 403)
 
 
+def test_older_request_shape_reads_s3(server, s3, report_wav):
+    client, _ = s3
+    client.put_object(Bucket="audio-in", Key="uploads/report.wav", Body=report_wav.read_bytes())
+    body = json.dumps({"s3_bucket": "audio-in", "s3_key": "uploads/report.wav", "language": "en",
+                       "job_id": "legacy-7"})
+    result = ok_result(server.invoke(body, content_type="application/json"))
+    assert REPORT_WORDS <= set(words(result["text"]))
+    assert result["job_id"] == "legacy-7" and result["options"]["language"] == "en"
+
+
+def test_s3_uri_with_options(server, s3, window_wav):
+    client, _ = s3
+    client.put_object(Bucket="audio-in", Key="a/window.wav", Body=window_wav.read_bytes())
+    body = json.dumps({"audio": "s3://audio-in/a/window.wav",
+                       "options": {"word_timestamps": True, "beam_size": 3}})
+    result = ok_result(server.invoke(body, content_type="application/json",
+                                     attributes="temperature=0"))
+    assert {"open", "file", "window"} <= set(words(result["text"]))
+    assert result["options"]["beam_size"] == 3 and result["options"]["temperature"] == 0.0
+    assert "words" in result["segments"][0]
+
+
+def test_missing_s3_object_is_a_clear_400(server, s3):
+    body = json.dumps({"audio": "s3://audio-in/nothing/here.wav"})
+    message = refused(server.invoke(body, content_type="application/json"), 400)
+    assert "s3://audio-in/nothing/here.wav does not exist" in message
+
+
 @pytest.mark.parametrize("body, expected", [
     ("{not json", "not valid JSON"),
     ("[1, 2]", "must be an object"),
