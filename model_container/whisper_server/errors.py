@@ -1,5 +1,7 @@
 """Errors a caller can act on: each becomes a 4xx JSON response with a readable message."""
 
+from __future__ import annotations
+
 
 class InputError(Exception):
     """The request or its audio cannot be transcribed; the message is for a person."""
