@@ -61,3 +61,13 @@ def shared_audio():
             pytest.skip(f"{path} is absent: the shared recordings are not beside this clone")
         return path
     return get
+
+
+@pytest.fixture(scope="session")
+def model_server(tmp_path_factory):
+    """The real model server (tiny.en) for the web app's dispatcher and browser tests."""
+    from tests.container_server import start_server
+
+    server = start_server(tmp_path_factory)
+    yield server
+    server.stop()

@@ -3,7 +3,8 @@ answering while a long transcription runs. Each knob is an environment variable.
 
 import os
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+# SageMaker needs every interface; `make run` keeps it on 127.0.0.1 with HOST.
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
 workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))

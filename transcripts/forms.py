@@ -1,0 +1,30 @@
+"""Forms: the upload's options and sign-up."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+LANGUAGES = [("", "Detect automatically"), ("en", "English"), ("fr", "French"), ("de", "German"),
+             ("es", "Spanish"), ("it", "Italian"), ("pt", "Portuguese"), ("nl", "Dutch"),
+             ("pl", "Polish"), ("sv", "Swedish"), ("da", "Danish"), ("no", "Norwegian"),
+             ("fi", "Finnish"), ("ru", "Russian"), ("uk", "Ukrainian"), ("tr", "Turkish"),
+             ("ar", "Arabic"), ("hi", "Hindi"), ("zh", "Chinese"), ("ja", "Japanese"),
+             ("ko", "Korean")]
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+    language = forms.ChoiceField(choices=LANGUAGES, required=False)
+    task = forms.ChoiceField(choices=[("transcribe", "Transcribe"),
+                                      ("translate", "Translate to English")], initial="transcribe")
+    word_timestamps = forms.BooleanField(required=False, label="Word timestamps")
+
+    def options(self) -> dict:
+        data = self.cleaned_data
+        return {"language": data["language"] or None, "task": data["task"],
+                "word_timestamps": bool(data["word_timestamps"])}
+
+
+class SignUpForm(UserCreationForm):
+    pass

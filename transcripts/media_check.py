@@ -1,0 +1,32 @@
+"""Refuse a file that is not audio before it is queued: ffprobe must find an audio stream.
+(The model server decodes and checks again; this is only the early, friendly refusal.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+
+class NotAudio(ValueError):
+    pass
+
+
+def check_audio(path: str) -> float | None:
+    """Return the duration ffprobe reports (None if unknown), or raise NotAudio."""
+    try:
+        result = subprocess.run(
+            ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+            capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        return None  # no ffprobe on this host: the model server will judge the file
+    except subprocess.TimeoutExpired:
+        raise NotAudio("this file could not be read in time") from None
+    if result.returncode != 0:
+        raise NotAudio("this file is not audio or video that can be played")
+    info = json.loads(result.stdout or "{}")
+    if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])):
+        raise NotAudio("no audio stream found in this file")
+    try:
+        return float(info.get("format", {}).get("duration"))
+    except (TypeError, ValueError):
+        return None

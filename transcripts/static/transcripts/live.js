@@ -1,0 +1,17 @@
+// A websocket to /ws/jobs/ that reconnects on its own; calls onMessage with each event.
+function followJobs(path, onMessage) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  let delay = 500;
+  function connect() {
+    const socket = new WebSocket(`${scheme}://${location.host}${path}`);
+    socket.onopen = () => { delay = 500; document.body.dataset.live = "connected"; };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      document.body.dataset.live = "closed";
+      if (event.code === 4401 || event.code === 4404) return;  // not logged in, not yours
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  }
+  connect();
+}

@@ -1,0 +1,156 @@
+"""Thin views: parse the request, call a selector or a service, render."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import exports, selectors, services
+from .forms import SignUpForm, UploadForm
+from .media_check import NotAudio, check_audio
+from .models import Status
+
+
+def signup(request):
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        login(request, form.save())
+        return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_GET
+def dashboard(request):
+    status = request.GET.get("status") or None
+    query = (request.GET.get("q") or "").strip()
+    jobs = selectors.jobs_for_user(request.user, status=status, query=query)
+    page = Paginator(jobs, settings.JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "transcripts/dashboard.html", {
+        "page": page, "status": status or "", "query": query, "statuses": Status.choices,
+        "live": page.number == 1 and not status and not query,
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    """GET: the upload page. POST: one file (the page sends each file on its own request so
+    that each has its own progress bar); answers JSON."""
+    if request.method == "GET":
+        return render(request, "transcripts/upload.html", {
+            "form": UploadForm(), "max_bytes": settings.UPLOAD_MAX_BYTES})
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        message = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+        return JsonResponse({"error": message}, status=400)
+    upload_file = form.cleaned_data["file"]
+    if upload_file.size > settings.UPLOAD_MAX_BYTES:
+        return JsonResponse({"error": "the file is larger than the upload limit"}, status=413)
+    if upload_file.size == 0:
+        return JsonResponse({"error": "the file is empty"}, status=400)
+    try:
+        check_audio(upload_file.temporary_file_path())
+    except NotAudio as exc:
+        return JsonResponse({"error": f"{upload_file.name}: {exc}"}, status=400)
+    job = services.job_create(owner=request.user, upload=upload_file,
+                              original_name=os.path.basename(upload_file.name),
+                              options=form.options())
+    return JsonResponse({"job": selectors.job_summary(job)}, status=201)
+
+
+@login_required
+@require_GET
+def job_detail(request, public_id):
+    job = selectors.job_for_user(request.user, public_id)
+    return render(request, "transcripts/job_detail.html", {
+        "job": job, "result": selectors.job_result(job), "formats": list(exports.FORMATS)})
+
+
+@login_required
+@require_GET
+def job_status(request, public_id):
+    return JsonResponse(selectors.job_summary(selectors.job_for_user(request.user, public_id)))
+
+
+@login_required
+@require_GET
+def job_download(request, public_id, fmt):
+    job = selectors.job_for_user(request.user, public_id)
+    result = selectors.job_result(job)
+    if result is None or fmt not in exports.FORMATS:
+        return HttpResponse("This transcript is not ready.", status=404)
+    response = HttpResponse(exports.render(result, fmt),
+                            content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
+    stem = os.path.splitext(job.original_name)[0] or "transcript"
+    response["Content-Disposition"] = _attachment(f"{stem}.{fmt}")
+    return response
+
+
+@login_required
+@require_GET
+def job_audio(request, public_id):
+    """The uploaded audio, with byte ranges so the player can seek."""
+    job = selectors.job_for_user(request.user, public_id)
+    size = job.audio.size
+    match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", ""))
+    if not match or (not match[1] and not match[2]):
+        response = FileResponse(job.audio.open("rb"), content_type="application/octet-stream")
+        response["Accept-Ranges"] = "bytes"
+        return response
+    if match[1]:
+        start, end = int(match[1]), min(int(match[2] or size - 1), size - 1)
+    else:  # the last N bytes
+        start, end = max(size - int(match[2]), 0), size - 1
+    if start > end or start >= size:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    response = StreamingHttpResponse(_read_range(job.audio, start, end), status=206,
+                                     content_type="application/octet-stream")
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+def _read_range(field, start: int, end: int, chunk: int = 256 * 1024):
+    with field.open("rb") as handle:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0:
+            data = handle.read(min(chunk, left))
+            if not data:
+                break
+            left -= len(data)
+            yield data
+
+
+@login_required
+@require_POST
+def job_retry(request, public_id):
+    job = selectors.job_for_user(request.user, public_id)
+    services.job_retry(job=job)
+    return redirect("job-detail", public_id=job.public_id)
+
+
+@login_required
+@require_POST
+def job_delete(request, public_id):
+    services.job_delete(job=selectors.job_for_user(request.user, public_id))
+    return redirect("dashboard")
+
+
+def _attachment(filename: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"

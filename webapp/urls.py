@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from transcripts import views
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("upload/", views.upload, name="upload"),
+    path("jobs/<uuid:public_id>/", views.job_detail, name="job-detail"),
+    path("jobs/<uuid:public_id>/status/", views.job_status, name="job-status"),
+    path("jobs/<uuid:public_id>/audio/", views.job_audio, name="job-audio"),
+    path("jobs/<uuid:public_id>/download.<str:fmt>", views.job_download, name="job-download"),
+    path("jobs/<uuid:public_id>/retry/", views.job_retry, name="job-retry"),
+    path("jobs/<uuid:public_id>/delete/", views.job_delete, name="job-delete"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

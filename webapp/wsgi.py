@@ -1,0 +1,8 @@
+"""WSGI entry point (no websockets or dispatcher; the app is meant to run under ASGI)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+application = get_wsgi_application()
