@@ -14,7 +14,7 @@ LANGUAGES = [("", "Detect automatically"), ("en", "English"), ("fr", "French"), 
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField()
+    file = forms.FileField(allow_empty_file=True)  # the view says "the file is empty"
     language = forms.ChoiceField(choices=LANGUAGES, required=False)
     task = forms.ChoiceField(choices=[("transcribe", "Transcribe"),
                                       ("translate", "Translate to English")], initial="transcribe")

@@ -56,7 +56,7 @@ def upload(request):
     if upload_file.size > settings.UPLOAD_MAX_BYTES:
         return JsonResponse({"error": "the file is larger than the upload limit"}, status=413)
     if upload_file.size == 0:
-        return JsonResponse({"error": "the file is empty"}, status=400)
+        return JsonResponse({"error": f"{upload_file.name}: the file is empty"}, status=400)
     try:
         check_audio(upload_file.temporary_file_path())
     except NotAudio as exc:

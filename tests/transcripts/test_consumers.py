@@ -1,0 +1,79 @@
+"""Live updates over the websocket: only the owner hears about a job."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from tests.transcripts.conftest import make_result
+from transcripts import services
+from transcripts.routing import websocket_urlpatterns
+from webapp.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
+
+
+def as_user(user, path="/ws/jobs/"):
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def test_anonymous_visitors_are_turned_away():
+    communicator = WebsocketCommunicator(application, "/ws/jobs/", headers=ORIGIN)
+    connected, code = await communicator.connect()
+    assert not connected and code == 4401
+
+
+async def test_a_foreign_origin_is_refused():
+    communicator = WebsocketCommunicator(application, "/ws/jobs/",
+                                         headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_the_owner_hears_each_status_change_and_nobody_else_does(alice, bob, make_job):
+    job = await database_sync_to_async(make_job)(alice, name="standup.wav")
+    alices, bobs = as_user(alice), as_user(bob)
+    assert (await alices.connect())[0] and (await bobs.connect())[0]
+
+    await database_sync_to_async(services.job_claim_next)(lease_seconds=60)
+    event = await alices.receive_json_from(timeout=2)
+    assert event["type"] == "job" and event["job"]["public_id"] == str(job.public_id)
+    assert event["job"]["status"] == "processing" and event["job"]["original_name"] == "standup.wav"
+
+    def complete():
+        name = services.job_store_output(job=job, result=make_result("hello there"))
+        services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    await database_sync_to_async(complete)()
+    event = await alices.receive_json_from(timeout=2)
+    assert event["job"]["status"] == "completed" and event["job"]["duration"] == 2.5
+
+    assert await bobs.receive_nothing(timeout=0.3)
+    await alices.disconnect()
+    await bobs.disconnect()
+
+
+async def test_following_someone_elses_job_is_a_404(alice, bob, make_job):
+    job = await database_sync_to_async(make_job)(alice)
+    connected, code = await as_user(bob, f"/ws/jobs/{job.public_id}/").connect()
+    assert not connected and code == 4404
+    mine = as_user(alice, f"/ws/jobs/{job.public_id}/")
+    assert (await mine.connect())[0]
+    await mine.disconnect()
+
+
+async def test_a_job_page_hears_only_its_job(alice, make_job):
+    one = await database_sync_to_async(make_job)(alice, name="one.wav")
+    await database_sync_to_async(make_job)(alice, name="two.wav")
+    follower = as_user(alice, f"/ws/jobs/{one.public_id}/")
+    await follower.connect()
+    await database_sync_to_async(services.job_claim_next)(lease_seconds=60)  # claims one
+    await database_sync_to_async(services.job_claim_next)(lease_seconds=60)  # claims two
+    event = await follower.receive_json_from(timeout=2)
+    assert event["job"]["original_name"] == "one.wav"
+    assert await follower.receive_nothing(timeout=0.3)
+    await follower.disconnect()

@@ -1,0 +1,136 @@
+"""The local backend against the real model server: real tiny.en on real speech."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.conftest import words
+from tests.container_server import free_port
+from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher, custom_attributes
+from transcripts.models import Job
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def upload(client, user, path, **options):
+    client.force_login(user)
+    with open(path, "rb") as audio:
+        response = client.post(reverse("upload"), {"file": audio, "task": "transcribe", **options})
+    assert response.status_code == 201, response.content
+    return Job.objects.get(public_id=response.json()["job"]["public_id"])
+
+
+def test_upload_to_completed_transcript_with_the_spoken_words(client, alice, report_wav, model_server):
+    job = upload(client, alice, report_wav, word_timestamps="on")
+    assert Dispatcher(container_url=model_server.url).process_next() is True
+    job.refresh_from_db()
+    assert job.status == "completed", job.failure_reason
+    assert {"report", "john", "friday"} <= set(words(job.transcript_text))
+    assert job.language == "en" and 2 < job.duration < 4
+    assert job.made_with["engine"] == "faster-whisper" and job.made_with["options"]["word_timestamps"]
+    srt = client.get(reverse("job-download", args=[job.public_id, "srt"])).content.decode()
+    assert srt.startswith("1\n00:00:00,") and "Friday" in srt
+    page = client.get(reverse("job-detail", args=[job.public_id])).content.decode()
+    assert "John" in page
+    assert Dispatcher(container_url=model_server.url).process_next() is False  # nothing left
+
+
+def test_a_model_server_refusal_fails_the_job_with_its_message(client, alice, report_wav, model_server):
+    job = upload(client, alice, report_wav, language="fr")  # tiny.en is English-only
+    Dispatcher(container_url=model_server.url).process_next()
+    job.refresh_from_db()
+    assert job.status == "failed" and "English-only" in job.failure_reason
+
+
+def test_jobs_wait_while_the_model_server_is_down_then_complete(client, alice, report_wav, model_server):
+    job = upload(client, alice, report_wav)
+    Dispatcher(container_url=f"http://127.0.0.1:{free_port()}").process_next()
+    job.refresh_from_db()
+    assert job.status == "queued" and job.attempts == 0 and job.failure_reason == ""
+    assert job.lease_until > timezone.now()  # it waits a little before the next try
+    Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    Dispatcher(container_url=model_server.url).process_next()
+    job.refresh_from_db()
+    assert job.status == "completed" and "friday" in words(job.transcript_text)
+
+
+class _Failing(BaseHTTPRequestHandler):
+    calls = 0
+
+    def do_POST(self):
+        type(self).calls += 1
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"error": "CUDA out of memory", "code": "internal_error"}).encode()
+        self.send_response(500)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_server_errors_are_retried_a_bounded_number_of_times(client, alice, report_wav):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    job = upload(client, alice, report_wav)
+    dispatcher = Dispatcher(container_url=f"http://127.0.0.1:{server.server_port}")
+    for _ in range(MAX_ATTEMPTS):
+        Job.objects.filter(pk=job.pk).update(lease_until=None)  # skip the back-off wait
+        dispatcher.process_next()
+    server.shutdown()
+    job.refresh_from_db()
+    assert _Failing.calls == MAX_ATTEMPTS
+    assert job.status == "failed"
+    assert "CUDA out of memory" in job.failure_reason and f"after {MAX_ATTEMPTS} attempts" in job.failure_reason
+
+
+def test_a_job_interrupted_by_a_restart_completes_exactly_once(client, alice, report_wav, model_server):
+    job = upload(client, alice, report_wav)
+    # A dispatcher claimed it, then the process was killed: the lease runs out.
+    Job.objects.filter(pk=job.pk).update(status="processing", rank=2, attempts=1,
+                                         lease_until=timezone.now() - timedelta(seconds=1))
+    dispatcher = Dispatcher(container_url=model_server.url)
+    assert dispatcher.process_next() is True
+    assert dispatcher.process_next() is False
+    job.refresh_from_db()
+    assert job.status == "completed" and job.attempts == 2
+
+
+def test_a_job_another_dispatcher_holds_is_left_alone(client, alice, report_wav, model_server):
+    job = upload(client, alice, report_wav)
+    Job.objects.filter(pk=job.pk).update(status="processing", rank=2, attempts=1,
+                                         lease_until=timezone.now() + timedelta(seconds=60))
+    assert Dispatcher(container_url=model_server.url).process_next() is False
+
+
+async def test_the_running_dispatcher_takes_a_job_as_soon_as_it_is_uploaded(
+        client, alice, report_wav, model_server, settings):
+    settings.DISPATCHER_POLL_SECONDS = 120  # prove the wake-up, not the fallback poll
+    runner = asyncio.create_task(Dispatcher(container_url=model_server.url).run())
+    await asyncio.sleep(0.2)
+    job = await sync_to_async(upload)(client, alice, report_wav)
+    for _ in range(200):
+        await asyncio.sleep(0.1)
+        await sync_to_async(job.refresh_from_db)()
+        if job.status == "completed":
+            break
+    runner.cancel()
+    assert job.status == "completed"
+
+
+def test_options_travel_as_sagemaker_custom_attributes():
+    assert custom_attributes({"language": "fr", "task": "translate", "word_timestamps": True,
+                              "initial_prompt": "Names; Acme, Inc"}) == \
+        "language=fr;task=translate;word_timestamps=true;initial_prompt=Names  Acme  Inc"
+    assert custom_attributes({"language": None, "task": "transcribe", "word_timestamps": False}) == \
+        "task=transcribe;word_timestamps=false"
