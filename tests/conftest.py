@@ -66,8 +66,8 @@ def shared_audio():
 @pytest.fixture(scope="session")
 def model_server(tmp_path_factory):
     """The real model server (tiny.en) for the web app's dispatcher and browser tests."""
-    from tests.container_server import start_server
+    from devtools.servers import start_server
 
-    server = start_server(tmp_path_factory)
+    server = start_server(tmp_path_factory.mktemp("serve"))
     yield server
     server.stop()

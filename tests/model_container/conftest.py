@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.container_server import CONTAINER, free_port, start_server
+from devtools.servers import CONTAINER, free_port, start_server
 
 sys.path.insert(0, str(CONTAINER))
 
@@ -34,7 +34,7 @@ def s3():
 def server(tmp_path_factory, s3):
     """The default container: faster-whisper, tiny.en, small limits so they can be tested."""
     allowed = tmp_path_factory.mktemp("allowed")
-    s = start_server(tmp_path_factory, MAX_BODY_BYTES=str(20 * 1024 * 1024), MAX_AUDIO_SECONDS="600",
+    s = start_server(tmp_path_factory.mktemp("serve"), MAX_BODY_BYTES=str(20 * 1024 * 1024), MAX_AUDIO_SECONDS="600",
                      ALLOWED_INPUT_DIRS=str(allowed), GUNICORN_THREADS="6", **s3[1])
     s.allowed_dir = allowed
     yield s

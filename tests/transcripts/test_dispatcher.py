@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import words
-from tests.container_server import free_port
+from devtools.servers import free_port
 from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher, custom_attributes
 from transcripts.models import Job
 
