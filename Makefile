@@ -52,7 +52,7 @@ models-base: install
 test: install
 	$(call need_packages,ffmpeg espeak-ng chromium)
 	$(PY) -m pytest
-	$(PY) -m pytest tests/browser -o addopts="-ra -p no:cacheprovider"
+	$(PY) -m pytest tests/browser -p no:asyncio -p no:django -W ignore::pytest.PytestConfigWarning -o addopts="-ra -p no:cacheprovider"
 
 bench: install
 	$(PY) benchmarks/bench_engine.py

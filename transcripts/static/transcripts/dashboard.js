@@ -4,7 +4,7 @@
   if (!table) return;
   const body = table.tBodies[0];
   const escape = (text) => { const span = document.createElement("span"); span.textContent = text ?? ""; return span.innerHTML; };
-  const when = (iso) => iso ? `<time datetime="${iso}">${iso.slice(0, 19).replace("T", " ")}</time>` : "";
+  const when = localTime;  // from live.js
 
   function render(row, job) {
     row.innerHTML = `

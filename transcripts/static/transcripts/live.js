@@ -1,3 +1,17 @@
+// Times are sent in UTC (ISO 8601); people read them in their own time zone.
+function localTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  const text = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `<time datetime="${iso}">${text}</time>`;
+}
+
+function localizeTimes(root) {
+  root.querySelectorAll("time[datetime]").forEach((node) => { node.outerHTML = localTime(node.getAttribute("datetime")); });
+}
+document.addEventListener("DOMContentLoaded", () => localizeTimes(document));
+
 // A websocket to /ws/jobs/ that reconnects on its own; calls onMessage with each event.
 function followJobs(path, onMessage) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
