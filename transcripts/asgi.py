@@ -59,8 +59,9 @@ async def _too_large(send) -> None:
 
 
 class DispatcherLifespan:
-    """Starts the local dispatcher with the server (uvicorn's lifespan) so it shares the
-    process's channel layer: live updates work with the in-memory layer, no Redis needed."""
+    """Starts the backend's background loop with the server (uvicorn's lifespan): the local
+    dispatcher, or the AWS outcome sync. It shares the process's channel layer, so live
+    updates work with the in-memory layer, no Redis needed."""
 
     def __init__(self):
         self.task: asyncio.Task | None = None
@@ -69,10 +70,10 @@ class DispatcherLifespan:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if settings.TRANSCRIBE_BACKEND == "local" and settings.DISPATCHER_IN_WEB:
-                    from .backends.local import Dispatcher
+                if settings.DISPATCHER_IN_WEB:
+                    from .backends import get_backend
 
-                    self.task = asyncio.create_task(Dispatcher().run())
+                    self.task = asyncio.create_task(get_backend().run())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.task:

@@ -24,8 +24,9 @@ TERMINAL = (Status.COMPLETED, Status.FAILED, Status.EXPIRED)
 
 
 def audio_upload_to(job: "Job", filename: str) -> str:
-    # Server-side random names: the person's file name is only ever displayed.
-    return f"audio/{job.public_id.hex[:2]}/{job.public_id.hex}"
+    # Server-side random names: the person's file name is only ever displayed. The same
+    # inputs/ and outputs/ layout serves the media folder and the S3 bucket.
+    return f"inputs/{job.public_id.hex[:2]}/{job.public_id.hex}"
 
 
 class Job(models.Model):
@@ -43,6 +44,11 @@ class Job(models.Model):
     failure_reason = models.TextField(blank=True)
 
     output_name = models.CharField(max_length=255, blank=True)  # storage name of the result JSON
+    # Where SageMaker will write the result or the error (AWS backend), known at submission,
+    # so that a job whose notification was lost can still be settled.
+    remote_output = models.CharField(max_length=512, blank=True)
+    remote_failure = models.CharField(max_length=512, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
     duration = models.FloatField(null=True, blank=True)
     language = models.CharField(max_length=16, blank=True)
     transcript_text = models.TextField(blank=True)

@@ -1,6 +1,6 @@
 """Full-text search over a person's file names and transcripts, with the database's own
-index: SQLite FTS5 (kept in step by triggers, see migration 0002) or PostgreSQL's
-tsvector with a GIN index. Other databases fall back to a substring scan."""
+index: SQLite FTS5 (kept in step by triggers) or PostgreSQL's tsvector with a GIN index.
+Other databases fall back to a substring scan."""
 
 from __future__ import annotations
 
@@ -38,3 +38,45 @@ def search(jobs: QuerySet, query: str) -> QuerySet:
     for word in words:
         jobs = jobs.filter(Q(original_name__icontains=word) | Q(transcript_text__icontains=word))
     return jobs
+
+
+# SQLite rebuilds a table to alter it, and the rebuild drops its triggers: the index is
+# therefore (re)made after every migrate (see apps.py), not only by a migration.
+SQLITE_INDEX = [
+    """CREATE VIRTUAL TABLE IF NOT EXISTS transcripts_job_fts USING fts5(
+           original_name, transcript_text, content='transcripts_job', content_rowid='id',
+           tokenize='unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER IF NOT EXISTS transcripts_job_fts_insert AFTER INSERT ON transcripts_job BEGIN
+           INSERT INTO transcripts_job_fts(rowid, original_name, transcript_text)
+           VALUES (new.id, new.original_name, new.transcript_text); END""",
+    """CREATE TRIGGER IF NOT EXISTS transcripts_job_fts_delete AFTER DELETE ON transcripts_job BEGIN
+           INSERT INTO transcripts_job_fts(transcripts_job_fts, rowid, original_name, transcript_text)
+           VALUES ('delete', old.id, old.original_name, old.transcript_text); END""",
+    """CREATE TRIGGER IF NOT EXISTS transcripts_job_fts_update
+           AFTER UPDATE OF original_name, transcript_text ON transcripts_job BEGIN
+           INSERT INTO transcripts_job_fts(transcripts_job_fts, rowid, original_name, transcript_text)
+           VALUES ('delete', old.id, old.original_name, old.transcript_text);
+           INSERT INTO transcripts_job_fts(rowid, original_name, transcript_text)
+           VALUES (new.id, new.original_name, new.transcript_text); END""",
+]
+POSTGRES_INDEX = [f"CREATE INDEX IF NOT EXISTS transcripts_job_search ON transcripts_job USING gin ({PG_DOCUMENT.replace('transcripts_job.', '')})"]
+
+
+def ensure_search_index(using: str = "default") -> None:
+    """Create the index and its triggers where they are missing; rebuild the SQLite index
+    when its triggers had been dropped, so that it matches the table again."""
+    from django.db import connections
+
+    conn = connections[using]
+    with conn.cursor() as cursor:
+        if conn.vendor == "sqlite":
+            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+                           "AND name LIKE 'transcripts_job_fts_%'")
+            complete = cursor.fetchone()[0] == 3
+            if not complete:
+                for statement in SQLITE_INDEX:
+                    cursor.execute(statement)
+                cursor.execute("INSERT INTO transcripts_job_fts(transcripts_job_fts) VALUES ('rebuild')")
+        elif conn.vendor == "postgresql":
+            for statement in POSTGRES_INDEX:
+                cursor.execute(statement)

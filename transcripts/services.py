@@ -47,6 +47,16 @@ def job_submit(*, job: Job) -> None:
     _broadcast_on_commit(job.pk)
 
 
+def job_mark_submitted(*, job_id: int, remote_output: str = "", remote_failure: str = "") -> bool:
+    """The job was handed to SageMaker; remember where its outcome will appear."""
+    updated = Job.objects.filter(pk=job_id, rank__lt=RANK[Status.SUBMITTED]).update(
+        status=Status.SUBMITTED, rank=RANK[Status.SUBMITTED], submitted_at=timezone.now(),
+        remote_output=remote_output, remote_failure=remote_failure)
+    if updated:
+        _broadcast_now(job_id)
+    return bool(updated)
+
+
 def job_claim_next(*, lease_seconds: int) -> Job | None:
     """Take the oldest job that is waiting, or whose dispatcher stopped renewing its lease
     (it was killed mid-job). The conditional UPDATE means two dispatchers never both win."""

@@ -98,8 +98,11 @@ def job_download(request, public_id, fmt):
 @login_required
 @require_GET
 def job_audio(request, public_id):
-    """The uploaded audio, with byte ranges so the player can seek."""
+    """The uploaded audio, with byte ranges so the player can seek. From S3, a short-lived
+    signed URL instead: the bytes do not pass through the web process."""
     job = selectors.job_for_user(request.user, public_id)
+    if getattr(job.audio.storage, "querystring_auth", False):
+        return redirect(job.audio.url)
     size = job.audio.size
     match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", ""))
     if not match or (not match[1] and not match[2]):

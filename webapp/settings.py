@@ -174,7 +174,7 @@ FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHand
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 1024**3, minimum=1)  # SageMaker async's limit
 
 # Transcription
-TRANSCRIBE_BACKEND = env_choice("TRANSCRIBE_BACKEND", "local", ("local",))
+TRANSCRIBE_BACKEND = env_choice("TRANSCRIBE_BACKEND", "local", ("local", "aws"))
 MODEL_CONTAINER_URL = ENV.get("MODEL_CONTAINER_URL", "http://127.0.0.1:8080").rstrip("/")
 DISPATCHER_CONCURRENCY = env_int("DISPATCHER_CONCURRENCY", 1, minimum=1)
 DISPATCHER_IN_WEB = env_bool("DISPATCHER_IN_WEB", True)
@@ -182,6 +182,35 @@ DISPATCHER_POLL_SECONDS = float(env_int("DISPATCHER_POLL_MS", 2000, minimum=50))
 DISPATCHER_LEASE_SECONDS = env_int("DISPATCHER_LEASE_SECONDS", 60, minimum=5)
 INVOCATION_TIMEOUT_SECONDS = env_int("INVOCATION_TIMEOUT_SECONDS", 3600, minimum=1)
 JOBS_PER_PAGE = env_int("JOBS_PER_PAGE", 25, minimum=1)
+
+# The AWS backend: the names come from the CDK stack's outputs (docs/deploy-aws.md).
+AWS_REGION = ENV.get("AWS_REGION") or ENV.get("AWS_DEFAULT_REGION") or "us-east-1"
+AWS_STORAGE_BUCKET_NAME = ENV.get("AWS_STORAGE_BUCKET_NAME", "")
+SAGEMAKER_ENDPOINT_NAME = ENV.get("SAGEMAKER_ENDPOINT_NAME", "")
+JOBS_TABLE_NAME = ENV.get("JOBS_TABLE_NAME", "")
+SAGEMAKER_REQUEST_TTL_SECONDS = env_int("SAGEMAKER_REQUEST_TTL_SECONDS", 6 * 3600, minimum=60)
+OUTCOME_POLL_SECONDS = float(env_int("OUTCOME_POLL_MS", 2000, minimum=100)) / 1000
+RECONCILE_EVERY_SECONDS = env_int("RECONCILE_EVERY_SECONDS", 300, minimum=10)
+SIGNED_URL_SECONDS = env_int("SIGNED_URL_SECONDS", 300, minimum=10)
+
+
+def s3_storage(bucket: str, region: str) -> dict:
+    """Private objects, never overwritten, reached by people only through short-lived signed
+    URLs. The bucket enforces owner-only objects, so no ACL is sent."""
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": bucket, "region_name": region, "default_acl": None,
+        "file_overwrite": False, "querystring_auth": True,
+        "querystring_expire": SIGNED_URL_SECONDS, "signature_version": "s3v4",
+        "endpoint_url": ENV.get("AWS_S3_ENDPOINT_URL") or None}}
+
+
+if TRANSCRIBE_BACKEND == "aws":
+    _missing = [name for name in ("AWS_STORAGE_BUCKET_NAME", "SAGEMAKER_ENDPOINT_NAME", "JOBS_TABLE_NAME")
+                if not globals()[name]]
+    if _missing:
+        raise ImproperlyConfigured(f"TRANSCRIBE_BACKEND=aws needs {', '.join(_missing)} "
+                                   "(the CDK stack's outputs)")
+    STORAGES["default"] = s3_storage(AWS_STORAGE_BUCKET_NAME, AWS_REGION)
 
 LOGGING = {
     "version": 1,

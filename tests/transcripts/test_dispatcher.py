@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from tests.conftest import words
 from devtools.servers import free_port
-from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher, custom_attributes
+from transcripts.backends.invocation import custom_attributes
+from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher
 from transcripts.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -95,5 +95,5 @@ def test_delete_removes_the_job_and_its_files(alice, make_job):
 
 def test_uploads_are_stored_under_random_names(alice, make_job):
     job = make_job(alice, name="../../etc/passwd; rm -rf.wav")
-    assert job.audio.name.startswith("audio/") and ".." not in job.audio.name
+    assert job.audio.name.startswith("inputs/") and ".." not in job.audio.name
     assert job.public_id.hex in job.audio.name

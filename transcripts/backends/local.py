@@ -16,12 +16,12 @@ from django.db import close_old_connections
 
 from .. import services
 from ..models import Job
+from .invocation import CUSTOM_ATTRIBUTES_HEADER, custom_attributes, error_message
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # model-server failures (5xx, crashes) before a job fails for good
 RETRY_DELAYS = (5, 30, 120)  # seconds before the next try
 UNREACHABLE_DELAY = 5  # the model server is down: jobs wait, none fails for that
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 
 
 class LocalBackend:
@@ -34,17 +34,11 @@ class LocalBackend:
             except Exception:  # the dispatcher also polls: a lost wake-up only delays
                 log.exception("could not wake the dispatcher")
 
+    def step(self) -> bool:
+        return Dispatcher().process_next()
 
-def custom_attributes(options: dict) -> str:
-    """The job's options as SageMaker's custom-attributes header (max 1024 characters)."""
-    parts = []
-    for name in ("language", "task", "word_timestamps", "initial_prompt"):
-        value = options.get(name)
-        if value in (None, "", False) and name != "word_timestamps":
-            continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        parts.append(f"{name}={text.replace(';', ' ').replace(',', ' ')}")
-    return ";".join(parts)[:1024]
+    async def run(self) -> None:
+        await Dispatcher().run()
 
 
 class Dispatcher:
@@ -73,7 +67,7 @@ class Dispatcher:
                 response = self.session.post(
                     f"{self.container_url}/invocations", data=audio,
                     headers={"Content-Type": "application/octet-stream",
-                             CUSTOM_ATTRIBUTES: custom_attributes(job.options)},
+                             CUSTOM_ATTRIBUTES_HEADER: custom_attributes(job.options)},
                     timeout=(5, settings.INVOCATION_TIMEOUT_SECONDS))
         except FileNotFoundError:
             services.job_record_outcome(public_id=job.public_id, status="failed",
@@ -175,8 +169,4 @@ class _LeaseKeeper:
 
 
 def _error_message(response: requests.Response) -> str:
-    try:
-        message = response.json().get("error")
-    except ValueError:
-        message = None
-    return message or f"HTTP {response.status_code} from the model server"
+    return error_message(response.content, f"HTTP {response.status_code} from the model server")

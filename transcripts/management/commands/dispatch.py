@@ -1,11 +1,12 @@
-"""Run the local dispatcher as its own process. Only useful with REDIS_URL set (so that its
-live updates reach the web process) and DISPATCHER_IN_WEB=false on the web process."""
+"""Run the backend's background loop (the local dispatcher, or the AWS outcome sync) as its
+own process. Use it with REDIS_URL set (so that live updates reach the web process) and
+DISPATCHER_IN_WEB=false on the web process."""
 
 import asyncio
 
 from django.core.management.base import BaseCommand
 
-from transcripts.backends.local import Dispatcher
+from transcripts.backends import get_backend
 
 
 class Command(BaseCommand):
@@ -13,6 +14,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         try:
-            asyncio.run(Dispatcher().run())
+            asyncio.run(get_backend().run())
         except KeyboardInterrupt:
             pass
