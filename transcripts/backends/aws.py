@@ -188,3 +188,16 @@ def _key(location: str) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def download_s3_object(uri: str, target) -> str:
+    """Stream s3://bucket/key into the open binary file `target`; returns the key's base name."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise ValueError(f"'{uri}' is not an s3://bucket/key URI")
+    key = parsed.path.lstrip("/")
+    try:
+        boto3.client("s3", region_name=settings.AWS_REGION).download_fileobj(parsed.netloc, key, target)
+    except (ClientError, BotoCoreError) as exc:
+        raise ValueError(f"could not read {uri}: {exc}") from None
+    return key.rsplit("/", 1)[-1]
