@@ -5,6 +5,7 @@ Plain functions, no Lambda specifics, no Django: the handler and the tests call 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,7 +14,8 @@ from datetime import datetime, timezone
 # the first of them wins.
 RANK = {"queued": 0, "submitted": 1, "processing": 2, "completed": 3, "failed": 3, "expired": 3}
 STATUS_OF = {"Completed": "completed", "Failed": "failed", "Expired": "expired"}
-ITEM_TTL_SECONDS = 90 * 24 * 3600
+# Items expire with the files they point at: the stack sets the bucket's retention here.
+ITEM_TTL_SECONDS = int(os.environ.get("JOB_ITEM_TTL_DAYS", "30")) * 24 * 3600
 
 
 class Malformed(ValueError):

@@ -192,6 +192,7 @@ SAGEMAKER_REQUEST_TTL_SECONDS = env_int("SAGEMAKER_REQUEST_TTL_SECONDS", 6 * 360
 OUTCOME_POLL_SECONDS = float(env_int("OUTCOME_POLL_MS", 2000, minimum=100)) / 1000
 RECONCILE_EVERY_SECONDS = env_int("RECONCILE_EVERY_SECONDS", 300, minimum=10)
 SIGNED_URL_SECONDS = env_int("SIGNED_URL_SECONDS", 300, minimum=10)
+JOB_ITEM_TTL_DAYS = env_int("JOB_ITEM_TTL_DAYS", 30, minimum=1)  # the stack's retention_days
 
 
 def s3_storage(bucket: str, region: str) -> dict:

@@ -26,7 +26,6 @@ from .invocation import custom_attributes, error_message
 
 log = logging.getLogger(__name__)
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
-ITEM_TTL_SECONDS = 90 * 24 * 3600
 RECONCILE_GRACE_SECONDS = 600
 TERMINAL_ITEM_STATES = ("completed", "failed", "expired")
 
@@ -55,7 +54,7 @@ class AwsBackend:
             self.table().put_item(Item={
                 "job_id": job_id, "status": "submitted", "rank": 1,
                 "created_at": _iso(now), "updated_at": _iso(now),
-                "expires_at": int(time.time()) + ITEM_TTL_SECONDS})
+                "expires_at": int(time.time()) + settings.JOB_ITEM_TTL_DAYS * 24 * 3600})
             response = self.runtime().invoke_endpoint_async(
                 EndpointName=settings.SAGEMAKER_ENDPOINT_NAME,
                 InputLocation=f"s3://{settings.AWS_STORAGE_BUCKET_NAME}/{job.audio.name}",

@@ -1,0 +1,143 @@
+"""The deployment's settings: one frozen dataclass, its defaults, and the parsing of CDK
+context values into it. Nothing here reads the environment or the context itself: `app.py`
+collects the raw values and hands them to `InfraConfig.from_context`.
+
+Every key is optional; pass one with `cdk deploy -c key=value` (values from the command line
+arrive as strings, values from cdk.json may be typed). A bad value stops the synth with a
+message naming the key, never later in CloudFormation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Mapping, NoReturn
+
+ENGINES = ("faster-whisper", "openai-whisper")
+REMOVAL_POLICIES = ("destroy", "retain")
+# SageMaker's limits for InvokeEndpointAsync's RequestTTLSeconds.
+MIN_REQUEST_TTL_SECONDS, MAX_REQUEST_TTL_SECONDS = 60, 21600
+# CloudFormation stack names; SageMaker endpoint names (at most 63 characters).
+_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ConfigError(ValueError):
+    """A context value that cannot be deployed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class InfraConfig:
+    """Context keys (snake_case, as typed after `-c`) and their defaults."""
+
+    stack_name: str = "whisper-transcription"
+    # The SageMaker endpoint's name; empty: the stack name in lower case.
+    endpoint_name: str = ""
+    instance_type: str = "ml.g4dn.xlarge"
+    min_instances: int = 0  # 0: scale to zero when idle (no instance charges)
+    max_instances: int = 2
+    # Async requests one instance takes at once; the container's MAX_CONCURRENT_TRANSCRIPTIONS.
+    max_concurrent_invocations: int = 1
+    # Target of the target-tracking policy: queued requests per running instance.
+    backlog_per_instance_target: float = 5.0
+    engine: str = "faster-whisper"  # WHISPER_ENGINE in the container
+    model: str = "tiny.en"  # WHISPER_MODEL in the container
+    # Days that inputs/, outputs/, failures/ and the access logs are kept.
+    retention_days: int = 30
+    removal_policy: str = "destroy"  # destroy | retain (bucket, table, queue, log groups)
+    # How long a request may wait in the endpoint's queue (InvokeEndpointAsync's
+    # RequestTTLSeconds, which the caller sends); exported as an output for the web app.
+    request_ttl_seconds: int = 21600
+    # Alarm when the oldest queued request is older than this.
+    queue_age_alarm_seconds: int = 1800
+    # Where alarm notifications go; empty: the alarm topic has no subscriber.
+    alarm_email: str = ""
+
+    @property
+    def retain(self) -> bool:
+        return self.removal_policy == "retain"
+
+    @property
+    def resolved_endpoint_name(self) -> str:
+        return self.endpoint_name or self.stack_name.lower()[:63].rstrip("-")
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_context(cls, values: Mapping[str, Any]) -> "InfraConfig":
+        """Build from raw context values (None or absent: the default)."""
+        defaults = cls()
+        parsed: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = values.get(f.name)
+            if raw is None or raw == "":
+                continue
+            default = getattr(defaults, f.name)
+            parsed[f.name] = _coerce(f.name, raw, type(default))
+        config = cls(**parsed)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not _STACK_NAME.match(self.stack_name):
+            _fail("stack_name", self.stack_name,
+                  "letters, digits and hyphens, starting with a letter")
+        if not _ENDPOINT_NAME.match(self.resolved_endpoint_name):
+            _fail("endpoint_name", self.resolved_endpoint_name,
+                  "at most 63 letters, digits and hyphens, not starting or ending with a hyphen")
+        if not _INSTANCE_TYPE.match(self.instance_type):
+            _fail("instance_type", self.instance_type,
+                  "a SageMaker instance type such as ml.g4dn.xlarge")
+        if self.min_instances < 0:
+            _fail("min_instances", self.min_instances, "0 or more")
+        if self.max_instances < max(1, self.min_instances):
+            _fail("max_instances", self.max_instances, "at least 1 and at least min_instances")
+        if not 1 <= self.max_concurrent_invocations <= 1000:
+            _fail("max_concurrent_invocations", self.max_concurrent_invocations,
+                  "between 1 and 1000")
+        if not 0 < self.backlog_per_instance_target < float("inf"):
+            _fail("backlog_per_instance_target", self.backlog_per_instance_target, "above 0")
+        if self.engine not in ENGINES:
+            _fail("engine", self.engine, " or ".join(ENGINES))
+        if not self.model.strip():
+            _fail("model", self.model, "a model name or path")
+        if not 1 <= self.retention_days <= 3650:
+            _fail("retention_days", self.retention_days, "between 1 and 3650")
+        if self.removal_policy not in REMOVAL_POLICIES:
+            _fail("removal_policy", self.removal_policy, " or ".join(REMOVAL_POLICIES))
+        if not MIN_REQUEST_TTL_SECONDS <= self.request_ttl_seconds <= MAX_REQUEST_TTL_SECONDS:
+            _fail("request_ttl_seconds", self.request_ttl_seconds,
+                  f"between {MIN_REQUEST_TTL_SECONDS} and {MAX_REQUEST_TTL_SECONDS} "
+                  "(SageMaker's limits)")
+        if self.queue_age_alarm_seconds < 60:
+            _fail("queue_age_alarm_seconds", self.queue_age_alarm_seconds, "at least 60")
+        if self.alarm_email and not _EMAIL.match(self.alarm_email):
+            _fail("alarm_email", self.alarm_email, "an e-mail address")
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    if kind is int:
+        if isinstance(raw, bool):
+            _fail(name, raw, "a whole number")
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            _fail(name, raw, "a whole number")
+        return value
+    if kind is float:
+        try:
+            return float(str(raw).strip())
+        except ValueError:
+            _fail(name, raw, "a number")
+    if not isinstance(raw, str):
+        _fail(name, raw, "a string")
+    value = raw.strip()
+    return value.lower() if name in ("removal_policy", "engine") else value
+
+
+def _fail(name: str, value: Any, expected: str) -> NoReturn:
+    raise ConfigError(f"context value {name}={value!r} is invalid: expected {expected}")
