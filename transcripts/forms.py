@@ -19,11 +19,16 @@ class UploadForm(forms.Form):
     task = forms.ChoiceField(choices=[("transcribe", "Transcribe"),
                                       ("translate", "Translate to English")], initial="transcribe")
     word_timestamps = forms.BooleanField(required=False, label="Word timestamps")
+    initial_prompt = forms.CharField(
+        required=False, max_length=1000, label="Names and jargon",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Kubernetes, Nguyen, OKRs"}),
+        help_text="Words Whisper should expect; it spells them this way.")
 
     def options(self) -> dict:
         data = self.cleaned_data
         return {"language": data["language"] or None, "task": data["task"],
-                "word_timestamps": bool(data["word_timestamps"])}
+                "word_timestamps": bool(data["word_timestamps"]),
+                "initial_prompt": data["initial_prompt"].strip() or None}
 
 
 class SignUpForm(UserCreationForm):

@@ -72,3 +72,28 @@ class Job(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+class TranscriptVersion(models.Model):
+    """One version of a job's transcript. Number 0 is the machine's, made when the job
+    completes; each save by a person adds the next number, so nothing is ever overwritten
+    and any version can be brought back (which itself adds a version)."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    segments = models.JSONField()  # [{"id", "start", "end", "text", "words"?}]
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    restored_from = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="one_number_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} v{self.number}"
+
+    @property
+    def is_machine(self) -> bool:
+        return self.number == 0

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 
 from django.core.files.storage import default_storage
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 
-from .models import Job, Status
-from .search import search
+from .models import Job, Status, TranscriptVersion
+from .search import search, terms
+
+_WORD = re.compile(r"\w+")
 
 
 def jobs_for_user(user, *, status: str | None = None, query: str | None = None) -> QuerySet[Job]:
@@ -36,6 +40,112 @@ def job_result(job: Job) -> dict | None:
         return None
     with default_storage.open(job.output_name) as stored:
         return json.load(stored)
+
+
+def transcript_current(job: Job) -> TranscriptVersion | None:
+    return job.versions.order_by("-number").first()
+
+
+def transcript_versions(job: Job):
+    return job.versions.select_related("author").order_by("-number")
+
+
+def job_document(job: Job) -> dict | None:
+    """The result to download: the model's JSON, with the current version's segments and
+    text (a person's corrections included)."""
+    result = job_result(job)
+    current = transcript_current(job)
+    if result is None or current is None:
+        return result
+    text = " ".join(seg["text"].strip() for seg in current.segments if seg["text"].strip())
+    return {**result, "text": text, "segments": _merge(result.get("segments", []), current.segments),
+            "version": current.number}
+
+
+def _merge(machine: list[dict], current: list[dict]) -> list[dict]:
+    """Current text and words over the machine's per-segment scores."""
+    by_id = {seg["id"]: seg for seg in machine}
+    merged = []
+    for seg in current:
+        base = {k: v for k, v in by_id.get(seg["id"], {}).items() if k != "words"}
+        merged.append({**base, **seg})
+    return merged
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Words kept, removed and added between two texts: [("same"|"removed"|"added", text)]."""
+    old, new = before.split(), after.split()
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(("same", " ".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            parts.append(("removed", " ".join(old[i1:i2])))
+        if j2 > j1:
+            parts.append(("added", " ".join(new[j1:j2])))
+    return parts
+
+
+def changes_against_machine(job: Job) -> list[dict]:
+    """Each segment a person changed, with its word diff against the machine's text."""
+    machine = job.versions.filter(number=0).first()
+    current = transcript_current(job)
+    if machine is None or current is None or current.number == 0:
+        return []
+    original = {seg["id"]: seg["text"].strip() for seg in machine.segments}
+    changes = []
+    for seg in current.segments:
+        before, after = original.get(seg["id"], ""), seg["text"].strip()
+        if before != after:
+            changes.append({"id": seg["id"], "start": seg["start"], "diff": word_diff(before, after)})
+    return changes
+
+
+def search_hits(user, query: str, jobs) -> list[dict]:
+    """For each job found, the first segment that holds a query word: its time and its text
+    split into plain and matching parts (the template escapes both)."""
+    wanted = terms(query)
+    latest: dict[int, TranscriptVersion] = {}
+    for version in TranscriptVersion.objects.filter(job__in=[j.pk for j in jobs]).order_by("-number"):
+        latest.setdefault(version.job_id, version)
+    hits = []
+    for job in jobs:
+        segment = _first_match(latest.get(job.pk), wanted)
+        hits.append({"job": job, "start": segment["start"] if segment else None,
+                     "parts": _highlight(segment["text"], wanted) if segment else []})
+    return hits
+
+
+def _first_match(version, wanted: list[str]) -> dict | None:
+    if version is None:
+        return None
+    for segment in version.segments:
+        if any(_matches(word, wanted) for word in _words(segment["text"])):
+            return segment
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _matches(word: str, wanted: list[str]) -> bool:
+    return any(word.startswith(term) for term in wanted)
+
+
+def _highlight(text: str, wanted: list[str]) -> list[tuple[bool, str]]:
+    """[(is_match, piece)] over the text, matching whole words by their start."""
+    parts, last = [], 0
+    for found in _WORD.finditer(text):
+        if _matches(found.group().lower(), wanted):
+            if found.start() > last:
+                parts.append((False, text[last:found.start()]))
+            parts.append((True, found.group()))
+            last = found.end()
+    if last < len(text):
+        parts.append((False, text[last:]))
+    return parts
 
 
 def job_summary(job: Job) -> dict:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -71,8 +72,58 @@ def upload(request):
 @require_GET
 def job_detail(request, public_id):
     job = selectors.job_for_user(request.user, public_id)
+    current = selectors.transcript_current(job)
     return render(request, "transcripts/job_detail.html", {
-        "job": job, "result": selectors.job_result(job), "formats": list(exports.FORMATS)})
+        "job": job, "current": current, "formats": list(exports.FORMATS),
+        "versions": selectors.transcript_versions(job) if current else [],
+        "changes": selectors.changes_against_machine(job) if current else [],
+        "transcript": {"version": current.number, "segments": current.segments} if current else None,
+    })
+
+
+@login_required
+@require_POST
+def segment_save(request, public_id, segment_id):
+    """Save one corrected segment: JSON {"text": ..., "base": version edited}."""
+    job = selectors.job_for_user(request.user, public_id)
+    try:
+        body = json.loads(request.body or b"{}")
+        text, base = str(body["text"]), int(body["base"])
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": "send JSON with the segment's text and the version you edited"},
+                            status=400)
+    if not text.strip():
+        return JsonResponse({"error": "a segment cannot be empty"}, status=400)
+    try:
+        version = services.transcript_save_segment(job=job, author=request.user,
+                                                   segment_id=segment_id, text=text, base_number=base)
+    except services.EditConflict as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    segment = next(s for s in version.segments if s["id"] == segment_id)
+    return JsonResponse({"version": version.number, "segment": segment})
+
+
+@login_required
+@require_POST
+def version_restore(request, public_id, number):
+    job = selectors.job_for_user(request.user, public_id)
+    try:
+        services.transcript_restore(job=job, author=request.user, number=number)
+    except ValueError:
+        raise Http404("No such version") from None
+    return redirect("job-detail", public_id=job.public_id)
+
+
+@login_required
+@require_GET
+def search_page(request):
+    query = (request.GET.get("q") or "").strip()
+    page = page_of(selectors.jobs_for_user(request.user, query=query) if query else [],
+                   request.GET.get("page"), settings.JOBS_PER_PAGE)
+    hits = selectors.search_hits(request.user, query, page.items) if query else []
+    return render(request, "transcripts/search.html", {"query": query, "page": page, "hits": hits})
 
 
 @login_required
@@ -85,13 +136,15 @@ def job_status(request, public_id):
 @require_GET
 def job_download(request, public_id, fmt):
     job = selectors.job_for_user(request.user, public_id)
-    result = selectors.job_result(job)
+    result = selectors.job_document(job)
     if result is None or fmt not in exports.FORMATS:
         return HttpResponse("This transcript is not ready.", status=404)
     response = HttpResponse(exports.render(result, fmt),
                             content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
     stem = os.path.splitext(job.original_name)[0] or "transcript"
-    response["Content-Disposition"] = _attachment(f"{stem}.{fmt}")
+    extension = "json" if fmt == "verbose_json" else fmt
+    suffix = ".verbose" if fmt == "verbose_json" else ""
+    response["Content-Disposition"] = _attachment(f"{stem}{suffix}.{extension}")
     return response
 
 

@@ -9,7 +9,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from transcripts.models import RANK, Job, Status
+from transcripts.models import RANK, Job, Status, TranscriptVersion
+from transcripts.services import machine_segments
 
 
 @pytest.fixture(autouse=True)
@@ -57,5 +58,7 @@ def make_job():
             job.failure_reason = "the audio is 0.0 seconds long"
             job.finished_at = timezone.now()
         job.save()
+        if status == Status.COMPLETED:
+            TranscriptVersion.objects.create(job=job, number=0, segments=machine_segments(result))
         return job
     return make

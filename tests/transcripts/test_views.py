@@ -90,7 +90,8 @@ def test_upload_stores_the_file_and_queues_a_job(alice_client, alice, report_wav
     job = Job.objects.get(owner=alice)
     assert response.json()["job"]["public_id"] == str(job.public_id)
     assert job.status == "queued" and job.original_name == "report.wav"
-    assert job.options == {"language": "en", "task": "transcribe", "word_timestamps": True}
+    assert job.options == {"language": "en", "task": "transcribe", "word_timestamps": True,
+                           "initial_prompt": None}
     assert job.audio.read() == report_wav.read_bytes()
 
 

@@ -1,31 +1,166 @@
-// The transcript follows the player: clicking a segment plays from there, and the segment
-// being played is highlighted. While the job is not finished, the page waits for it live.
+// The transcript follows the player: the segment (and, with word timestamps, the word)
+// being played is highlighted and kept in view; clicking a word or a segment plays from
+// there; keys: Space play/pause, arrows previous/next segment, E edit. Corrections are saved
+// per segment as new versions. While the job is not finished, the page waits for it live.
 (function () {
   const player = document.getElementById("player");
-  const segments = Array.from(document.querySelectorAll("#segments .segment"));
-  segments.forEach((segment) => {
-    const seek = () => { player.currentTime = Number(segment.dataset.start); player.play(); };
-    segment.addEventListener("click", seek);
-    segment.addEventListener("keydown", (e) => { if (e.key === "Enter") seek(); });
-  });
-  let current = null;
-  player?.addEventListener("timeupdate", () => {
-    const t = player.currentTime;
-    const playing = segments.find((s) => t >= Number(s.dataset.start) && t < Number(s.dataset.end));
-    if (playing === current) return;
-    current?.classList.remove("current");
-    playing?.classList.add("current");
-    current = playing;
-  });
-
+  const list = document.getElementById("segments");
+  const data = JSON.parse(document.getElementById("transcript-data")?.textContent || "null");
   const status = document.getElementById("job-status");
-  const waiting = status && ["queued", "submitted", "processing"].includes(status.dataset.status);
-  if (waiting) {
+
+  if (status && ["queued", "submitted", "processing"].includes(status.dataset.status)) {
     followJobs(`/ws/jobs/${status.dataset.job}/`, (event) => {
       if (event.type === "deleted") { location.href = "/"; return; }
       status.textContent = event.job.status_label;
       status.className = `status status-${event.job.status}`;
       if (["completed", "failed", "expired"].includes(event.job.status)) location.reload();
     });
+  }
+  if (!list || !data || !player) return;
+
+  const rows = Array.from(list.querySelectorAll(".segment"));
+  const starts = rows.map((row) => Number(row.dataset.start));
+  const byId = new Map(data.segments.map((s) => [String(s.id), s]));
+
+  // Words as their own spans, so each can be clicked and highlighted.
+  rows.forEach((row) => {
+    const words = byId.get(row.dataset.id)?.words;
+    if (!words || !words.length) return;
+    const text = row.querySelector(".text");
+    text.textContent = "";
+    words.forEach((w) => {
+      const span = document.createElement("span");
+      span.className = "word";
+      span.dataset.start = w.start;
+      span.dataset.end = w.end;
+      span.textContent = w.word;
+      text.appendChild(span);
+    });
+  });
+
+  function seek(seconds, play = true) {
+    player.currentTime = seconds;
+    if (play) player.play().catch(() => {});
+  }
+
+  list.addEventListener("click", (event) => {
+    if (event.target.closest(".editor, .edit")) return;
+    const word = event.target.closest(".word");
+    const row = event.target.closest(".segment");
+    if (word) seek(Number(word.dataset.start));
+    else if (row) seek(Number(row.dataset.start));
+  });
+
+  // Which segment holds time t: the last one starting at or before it (binary search).
+  function rowAt(t) {
+    let low = 0, high = starts.length - 1, found = -1;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      if (starts[mid] <= t) { found = mid; low = mid + 1; } else high = mid - 1;
+    }
+    return found >= 0 && t < Number(rows[found].dataset.end) + 0.3 ? found : -1;
+  }
+
+  let currentRow = -1, currentWord = null, lastScroll = 0;
+  window.addEventListener("scroll", () => { lastScroll = Date.now(); }, { passive: true });
+  player.addEventListener("timeupdate", () => {
+    const t = player.currentTime;
+    const index = rowAt(t);
+    if (index !== currentRow) {
+      rows[currentRow]?.classList.remove("current");
+      rows[currentRow]?.removeAttribute("aria-current");
+      if (index >= 0) {
+        rows[index].classList.add("current");
+        rows[index].setAttribute("aria-current", "true");
+        // Keep it in view, unless the person scrolled away in the last few seconds.
+        if (Date.now() - lastScroll > 3000) rows[index].scrollIntoView({ block: "center", behavior: "smooth" });
+      }
+      currentRow = index;
+    }
+    const word = index >= 0 ? Array.from(rows[index].querySelectorAll(".word"))
+      .find((w) => t >= Number(w.dataset.start) && t < Number(w.dataset.end)) : null;
+    if (word !== currentWord) {
+      currentWord?.classList.remove("current-word");
+      word?.classList.add("current-word");
+      currentWord = word;
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.target.closest("input, textarea, select, button, [contenteditable]") || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === " ") {
+      event.preventDefault();
+      player.paused ? player.play().catch(() => {}) : player.pause();
+    } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      const from = currentRow >= 0 ? currentRow : rowAt(player.currentTime);
+      const next = Math.min(Math.max(from + (event.key === "ArrowDown" ? 1 : -1), 0), rows.length - 1);
+      seek(starts[next], !player.paused);
+      rows[next].focus?.();
+    } else if (event.key === "e" || event.key === "E") {
+      const row = rows[currentRow >= 0 ? currentRow : 0];
+      if (row) { event.preventDefault(); openEditor(row); }
+    }
+  });
+
+  // ---------------------------------------------------------------- corrections
+  const editState = document.getElementById("edit-state");
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1];
+  const saveUrl = (id) => list.dataset.saveUrl.replace(/\/0\/$/, `/${id}/`);
+
+  list.querySelectorAll(".edit").forEach((button) => button.addEventListener("click", () => openEditor(button.closest(".segment"))));
+
+  function openEditor(row) {
+    if (row.querySelector(".editor")) return;
+    const text = row.querySelector(".text");
+    const editor = document.createElement("div");
+    editor.className = "editor";
+    editor.innerHTML = `<label class="visually-hidden" for="edit-${row.dataset.id}">Segment text</label>
+      <textarea id="edit-${row.dataset.id}" rows="2"></textarea>
+      <button type="button" class="button save">Save</button>
+      <button type="button" class="button secondary cancel">Cancel</button>`;
+    const area = editor.querySelector("textarea");
+    area.value = text.textContent.trim();
+    text.hidden = true;
+    row.querySelector(".edit").hidden = true;
+    text.after(editor);
+    area.focus();
+    const close = () => { editor.remove(); text.hidden = false; row.querySelector(".edit").hidden = false; };
+    editor.querySelector(".cancel").addEventListener("click", close);
+    area.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") close();
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) editor.querySelector(".save").click();
+    });
+    editor.querySelector(".save").addEventListener("click", async () => {
+      const response = await fetch(saveUrl(row.dataset.id), {
+        method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify({ text: area.value, base: Number(list.dataset.version) }),
+      });
+      const answer = await response.json().catch(() => ({}));
+      if (!response.ok) { editState.textContent = `Not saved: ${answer.error || response.status}`; return; }
+      list.dataset.version = answer.version;
+      text.textContent = answer.segment.text;  // plain text: the machine's word timings are gone
+      close();
+      editState.innerHTML = `Saved as version ${answer.version}. <a href="">Reload</a> to see the history.`;
+    });
+  }
+
+  // ---------------------------------------------------------------- copy, deep links
+  document.getElementById("copy-text")?.addEventListener("click", async () => {
+    const text = rows.map((row) => row.querySelector(".text").textContent.trim()).join("\n");
+    const state = document.getElementById("copy-state");
+    try { await navigator.clipboard.writeText(text); state.textContent = "Copied."; }
+    catch (err) { state.textContent = "Copy is not allowed here; select the text instead."; }
+  });
+  document.querySelectorAll("[data-seek]").forEach((link) => link.addEventListener("click", (e) => {
+    e.preventDefault(); seek(Number(link.dataset.seek));
+  }));
+  const moment = /#t=([\d.]+)/.exec(location.hash);
+  if (moment) {
+    const at = Number(moment[1]);
+    const index = rowAt(at);
+    player.addEventListener("loadedmetadata", () => { player.currentTime = at; }, { once: true });
+    if (player.readyState >= 1) player.currentTime = at;
+    if (index >= 0) { rows[index].classList.add("current"); rows[index].scrollIntoView({ block: "center" }); currentRow = index; }
   }
 })();
