@@ -20,6 +20,45 @@
     for (const file of files) upload(file);
   }
 
+  // Record from the microphone (MediaRecorder); the recording is uploaded like a file.
+  const recordButton = document.getElementById("record-button");
+  const recordState = document.getElementById("record-state");
+  let recorder = null, started = 0, ticker = null;
+  if (!navigator.mediaDevices?.getUserMedia || !window.MediaRecorder) {
+    recordButton.disabled = true;
+    recordState.textContent = "This browser cannot record here (recording needs HTTPS or localhost).";
+  }
+  recordButton.addEventListener("click", async () => {
+    if (recorder) { recorder.stop(); return; }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch (err) {
+      recordState.textContent = `No microphone: ${err.message}`;
+      return;
+    }
+    const chunks = [];
+    const type = MediaRecorder.isTypeSupported("audio/webm;codecs=opus") ? "audio/webm;codecs=opus" : "";
+    recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+    recorder.ondataavailable = (e) => { if (e.data.size) chunks.push(e.data); };
+    recorder.onstop = () => {
+      stream.getTracks().forEach((t) => t.stop());
+      clearInterval(ticker);
+      const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
+      const stamp = new Date().toISOString().slice(0, 19).replace(/[T:]/g, "-");
+      upload(new File([blob], `recording-${stamp}.webm`, { type: blob.type }));
+      recorder = null;
+      recordButton.textContent = "● Record from microphone";
+      recordButton.setAttribute("aria-pressed", "false");
+      recordState.textContent = "";
+    };
+    recorder.start(1000);
+    started = Date.now();
+    recordButton.textContent = "■ Stop and upload";
+    recordButton.setAttribute("aria-pressed", "true");
+    ticker = setInterval(() => { recordState.textContent = `Recording… ${Math.round((Date.now() - started) / 1000)} s`; }, 500);
+  });
+
   function upload(file) {
     const item = document.createElement("li");
     item.className = "upload";
