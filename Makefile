@@ -67,6 +67,7 @@ synth: install node_modules/.package-lock.json
 bench: install
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_web.py
+	$(PY) benchmarks/bench_transcript.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

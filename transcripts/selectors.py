@@ -7,6 +7,7 @@ import json
 import re
 
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
@@ -47,7 +48,43 @@ def transcript_current(job: Job) -> TranscriptVersion | None:
 
 
 def transcript_versions(job: Job):
-    return job.versions.select_related("author").order_by("-number")
+    # The list shows who and when; each version's segments stay in the database.
+    return job.versions.select_related("author").defer("segments").order_by("-number")
+
+
+def transcript_window(job: Job, start: int, count: int | None) -> tuple[int, int, list[dict]] | None:
+    """(version number, segment count, segments[start:start+count]) of the current version,
+    sliced by the database so that a two-hour transcript is not decoded to show its first
+    page. None when there is no transcript yet."""
+    row = job.versions.order_by("-number").values_list("pk", "number").first()
+    if row is None:
+        return None
+    pk, number = row
+    end = start + count if count is not None else 2**31 - 1
+    vendor = connection.vendor
+    if vendor in ("sqlite", "postgresql"):
+        with connection.cursor() as cursor:
+            cursor.execute(_WINDOW_SQL[vendor], [start, end, pk])
+            total, window = cursor.fetchone()
+        segments = json.loads(window) if isinstance(window, str) else (window or [])
+        return number, total, segments
+    segments = TranscriptVersion.objects.get(pk=pk).segments
+    return number, len(segments), segments[start:end]
+
+
+_WINDOW_SQL = {
+    "sqlite": """SELECT json_array_length(v.segments),
+                        (SELECT coalesce(json_group_array(json(e.value)), '[]')
+                           FROM (SELECT value FROM json_each(v.segments)
+                                  WHERE CAST(key AS INTEGER) >= %s AND CAST(key AS INTEGER) < %s
+                                  ORDER BY CAST(key AS INTEGER)) AS e)
+                   FROM transcripts_transcriptversion v WHERE v.id = %s""",
+    "postgresql": """SELECT jsonb_array_length(v.segments),
+                            (SELECT coalesce(jsonb_agg(e.value ORDER BY e.i), '[]'::jsonb)
+                               FROM jsonb_array_elements(v.segments) WITH ORDINALITY AS e(value, i)
+                              WHERE e.i - 1 >= %s AND e.i - 1 < %s)::text
+                       FROM transcripts_transcriptversion v WHERE v.id = %s""",
+}
 
 
 def job_document(job: Job) -> dict | None:

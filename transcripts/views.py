@@ -11,6 +11,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import exports, selectors, services
@@ -18,6 +19,10 @@ from .forms import SignUpForm, UploadForm
 from .media_check import NotAudio, check_audio
 from .models import Status
 from .paging import page_of
+
+# Segments the transcript page renders at once (about ten minutes of speech); the rest
+# arrive as JSON once the page is usable, so a two-hour transcript opens as fast.
+FIRST_SEGMENTS = 120
 
 
 def signup(request):
@@ -72,13 +77,34 @@ def upload(request):
 @require_GET
 def job_detail(request, public_id):
     job = selectors.job_for_user(request.user, public_id)
-    current = selectors.transcript_current(job)
+    window = selectors.transcript_window(job, 0, FIRST_SEGMENTS)
+    if window is None:
+        return render(request, "transcripts/job_detail.html", {"job": job})
+    number, total, segments = window
     return render(request, "transcripts/job_detail.html", {
-        "job": job, "current": current, "formats": list(exports.FORMATS),
-        "versions": selectors.transcript_versions(job) if current else [],
-        "changes": selectors.changes_against_machine(job) if current else [],
-        "transcript": {"version": current.number, "segments": current.segments} if current else None,
+        "job": job, "formats": list(exports.FORMATS), "version": number, "segments": segments,
+        "versions": selectors.transcript_versions(job),
+        "changes": selectors.changes_against_machine(job) if number else [],
+        "transcript": {"version": number, "total": total, "segments": segments,
+                       "rest_url": reverse("job-transcript", args=[job.public_id]) + f"?start={len(segments)}"},
     })
+
+
+@login_required
+@require_GET
+def job_transcript(request, public_id):
+    """The current version's segments from ?start= on: the transcript page loads what did
+    not fit its first screenful this way, after the page is already usable."""
+    job = selectors.job_for_user(request.user, public_id)
+    try:
+        start = max(int(request.GET.get("start", 0)), 0)
+    except ValueError:
+        start = 0
+    window = selectors.transcript_window(job, start, None)
+    if window is None:
+        return JsonResponse({"error": "this job has no transcript yet"}, status=404)
+    number, total, segments = window
+    return JsonResponse({"version": number, "total": total, "start": start, "segments": segments})
 
 
 @login_required

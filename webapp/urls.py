@@ -9,6 +9,7 @@ urlpatterns = [
     path("upload/", views.upload, name="upload"),
     path("jobs/<uuid:public_id>/", views.job_detail, name="job-detail"),
     path("jobs/<uuid:public_id>/status/", views.job_status, name="job-status"),
+    path("jobs/<uuid:public_id>/transcript/", views.job_transcript, name="job-transcript"),
     path("jobs/<uuid:public_id>/audio/", views.job_audio, name="job-audio"),
     path("jobs/<uuid:public_id>/download.<str:fmt>", views.job_download, name="job-download"),
     path("jobs/<uuid:public_id>/retry/", views.job_retry, name="job-retry"),

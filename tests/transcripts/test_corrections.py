@@ -138,3 +138,26 @@ def test_transcript_page_has_the_words_for_follow_along(client, alice, job):
                       .split("</script>")[0])
     assert data["version"] == 0 and data["segments"][0]["words"][0]["start"] == 0.0
     assert 'aria-label="Transcript"' in page and "Copy text" in page
+
+
+def test_a_long_transcript_comes_in_a_first_page_and_the_rest_as_json(client, alice, bob, make_job):
+    from transcripts.views import FIRST_SEGMENTS
+
+    segments = [{"id": i, "start": i * 5.0, "end": i * 5.0 + 4.5, "text": f"segment number {i}",
+                 "avg_logprob": -0.2, "no_speech_prob": 0.0, "compression_ratio": 1.0}
+                for i in range(FIRST_SEGMENTS + 30)]
+    job = make_job(alice, name="long.wav")
+    name = services.job_store_output(job=job, result=make_result("long", segments))
+    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    client.force_login(alice)
+    page = client.get(reverse("job-detail", args=[job.public_id])).content.decode()
+    assert f"segment number {FIRST_SEGMENTS - 1}<" in page and f"segment number {FIRST_SEGMENTS}<" not in page
+    rest = client.get(reverse("job-transcript", args=[job.public_id]), {"start": FIRST_SEGMENTS}).json()
+    assert rest["total"] == FIRST_SEGMENTS + 30 and rest["version"] == 0
+    assert [s["id"] for s in rest["segments"]] == list(range(FIRST_SEGMENTS, FIRST_SEGMENTS + 30))
+    assert selectors.transcript_window(job, 3, 2)[2] == [
+        {"id": 3, "start": 15.0, "end": 19.5, "text": "segment number 3"},
+        {"id": 4, "start": 20.0, "end": 24.5, "text": "segment number 4"}]
+    client.force_login(bob)
+    assert client.get(reverse("job-transcript", args=[job.public_id])).status_code == 404
+

@@ -21,9 +21,10 @@
   const rows = Array.from(list.querySelectorAll(".segment"));
   const starts = rows.map((row) => Number(row.dataset.start));
   const byId = new Map(data.segments.map((s) => [String(s.id), s]));
+  rows.forEach(addWords);
 
   // Words as their own spans, so each can be clicked and highlighted.
-  rows.forEach((row) => {
+  function addWords(row) {
     const words = byId.get(row.dataset.id)?.words;
     if (!words || !words.length) return;
     const text = row.querySelector(".text");
@@ -36,7 +37,59 @@
       span.textContent = w.word;
       text.appendChild(span);
     });
-  });
+  }
+
+  function segmentRow(segment) {
+    const row = document.createElement("li");
+    row.className = "segment";
+    row.dataset.id = segment.id;
+    row.dataset.start = segment.start;
+    row.dataset.end = segment.end;
+    const time = document.createElement("button");
+    time.type = "button";
+    time.className = "time";
+    time.setAttribute("aria-label", `Play from ${segment.start.toFixed(1)} seconds`);
+    time.textContent = `${segment.start.toFixed(1)}s`;
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = segment.text;
+    const edit = document.createElement("button");
+    edit.type = "button";
+    edit.className = "edit link";
+    edit.setAttribute("aria-label", "Edit this segment");
+    edit.textContent = "Edit";
+    row.append(time, " ", text, " ", edit);
+    return row;
+  }
+
+  // A long transcript: the page came with its first screenful; the rest is appended a
+  // batch per frame, so the page answers clicks and keys all along.
+  async function loadRest() {
+    if (!data.rest_url || rows.length >= data.total) return;
+    const response = await fetch(data.rest_url, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const rest = await response.json();
+    if (rest.version !== data.version) { location.reload(); return; }
+    let next = 0;
+    await new Promise((done) => {
+      function batch() {
+        const fragment = document.createDocumentFragment();
+        for (const segment of rest.segments.slice(next, next + 200)) {
+          byId.set(String(segment.id), segment);
+          const row = segmentRow(segment);
+          addWords(row);
+          rows.push(row);
+          starts.push(Number(segment.start));
+          fragment.appendChild(row);
+        }
+        list.appendChild(fragment);
+        next += 200;
+        if (next < rest.segments.length) requestAnimationFrame(batch); else done();
+      }
+      requestAnimationFrame(batch);
+    });
+    list.dataset.complete = "1";
+  }
 
   function seek(seconds, play = true) {
     player.currentTime = seconds;
@@ -44,7 +97,9 @@
   }
 
   list.addEventListener("click", (event) => {
-    if (event.target.closest(".editor, .edit")) return;
+    const edit = event.target.closest(".edit");
+    if (edit) { openEditor(edit.closest(".segment")); return; }
+    if (event.target.closest(".editor")) return;
     const word = event.target.closest(".word");
     const row = event.target.closest(".segment");
     if (word) seek(Number(word.dataset.start));
@@ -108,8 +163,6 @@
   const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1];
   const saveUrl = (id) => list.dataset.saveUrl.replace(/\/0\/$/, `/${id}/`);
 
-  list.querySelectorAll(".edit").forEach((button) => button.addEventListener("click", () => openEditor(button.closest(".segment"))));
-
   function openEditor(row) {
     if (row.querySelector(".editor")) return;
     const text = row.querySelector(".text");
@@ -155,12 +208,17 @@
   document.querySelectorAll("[data-seek]").forEach((link) => link.addEventListener("click", (e) => {
     e.preventDefault(); seek(Number(link.dataset.seek));
   }));
+  performance.mark("transcript-ready");
+  list.dataset.ready = "1";  // wired up: clicks, keys and follow-along work from here on
+
   const moment = /#t=([\d.]+)/.exec(location.hash);
-  if (moment) {
+  const showMoment = () => {
     const at = Number(moment[1]);
     const index = rowAt(at);
     player.addEventListener("loadedmetadata", () => { player.currentTime = at; }, { once: true });
     if (player.readyState >= 1) player.currentTime = at;
     if (index >= 0) { rows[index].classList.add("current"); rows[index].scrollIntoView({ block: "center" }); currentRow = index; }
-  }
+  };
+  loadRest().then(() => { if (moment && rowAt(Number(moment[1])) !== currentRow) showMoment(); });
+  if (moment) showMoment();
 })();
