@@ -15,12 +15,13 @@ class Status(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 # Forward-only: a job only moves to a higher rank; the first terminal state wins.
 RANK = {Status.QUEUED: 0, Status.SUBMITTED: 1, Status.PROCESSING: 2,
-        Status.COMPLETED: 3, Status.FAILED: 3, Status.EXPIRED: 3}
-TERMINAL = (Status.COMPLETED, Status.FAILED, Status.EXPIRED)
+        Status.COMPLETED: 3, Status.FAILED: 3, Status.EXPIRED: 3, Status.CANCELLED: 3}
+TERMINAL = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 
 
 def audio_upload_to(job: "Job", filename: str) -> str:
@@ -53,6 +54,14 @@ class Job(models.Model):
     language = models.CharField(max_length=16, blank=True)
     transcript_text = models.TextField(blank=True)
     made_with = models.JSONField(default=dict, blank=True)  # engine, model, device, options
+    # Quality checks on the result ([{"code", "reason"}]): what a reviewer should look at.
+    quality_flags = models.JSONField(default=list, blank=True)
+    review = models.CharField(max_length=16, blank=True, choices=[
+        ("reviewed", "Reviewed"), ("approved", "Approved"), ("rejected", "Rejected")])
+    review_note = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                    on_delete=models.SET_NULL, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -97,3 +106,61 @@ class TranscriptVersion(models.Model):
     @property
     def is_machine(self) -> bool:
         return self.number == 0
+
+
+class ApiToken(models.Model):
+    """A person's key for the REST API. Only a hash is kept: the key is shown once."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)  # the key's start, to tell tokens apart
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Webhook(models.Model):
+    """Where a person wants to hear about their finished jobs, signed with a secret."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=64)  # signs the events; shown to the person once
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook, tried until delivered or out of attempts."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due")]

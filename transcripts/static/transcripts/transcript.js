@@ -13,7 +13,7 @@
       if (event.type === "deleted") { location.href = "/"; return; }
       status.textContent = event.job.status_label;
       status.className = `status status-${event.job.status}`;
-      if (["completed", "failed", "expired"].includes(event.job.status)) location.reload();
+      if (["completed", "failed", "expired", "cancelled"].includes(event.job.status)) location.reload();
     });
   }
   if (!list || !data || !player) return;
