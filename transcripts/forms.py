@@ -17,7 +17,8 @@ class UploadForm(forms.Form):
     file = forms.FileField(allow_empty_file=True)  # the view says "the file is empty"
     language = forms.ChoiceField(choices=LANGUAGES, required=False)
     task = forms.ChoiceField(choices=[("transcribe", "Transcribe"),
-                                      ("translate", "Translate to English")], initial="transcribe")
+                                      ("translate", "Translate to English")], initial="transcribe",
+                             required=False)
     word_timestamps = forms.BooleanField(required=False, label="Word timestamps")
     initial_prompt = forms.CharField(
         required=False, max_length=1000, label="Names and jargon",
@@ -26,7 +27,7 @@ class UploadForm(forms.Form):
 
     def options(self) -> dict:
         data = self.cleaned_data
-        return {"language": data["language"] or None, "task": data["task"],
+        return {"language": data["language"] or None, "task": data["task"] or "transcribe",
                 "word_timestamps": bool(data["word_timestamps"]),
                 "initial_prompt": data["initial_prompt"].strip() or None}
 

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import exports, selectors, services
 from .forms import SignUpForm, UploadForm
-from .media_check import NotAudio, check_audio
 from .models import Status
 from .paging import page_of
+from .uploads import UploadRefused, accept_upload
 
 # Segments the transcript page renders at once (about ten minutes of speech); the rest
 # arrive as JSON once the page is usable, so a two-hour transcript opens as fast.
@@ -58,18 +58,10 @@ def upload(request):
     if not form.is_valid():
         message = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
         return JsonResponse({"error": message}, status=400)
-    upload_file = form.cleaned_data["file"]
-    if upload_file.size > settings.UPLOAD_MAX_BYTES:
-        return JsonResponse({"error": "the file is larger than the upload limit"}, status=413)
-    if upload_file.size == 0:
-        return JsonResponse({"error": f"{upload_file.name}: the file is empty"}, status=400)
     try:
-        check_audio(upload_file.temporary_file_path())
-    except NotAudio as exc:
-        return JsonResponse({"error": f"{upload_file.name}: {exc}"}, status=400)
-    job = services.job_create(owner=request.user, upload=upload_file,
-                              original_name=os.path.basename(upload_file.name),
-                              options=form.options())
+        job = accept_upload(owner=request.user, upload=form.cleaned_data["file"], options=form.options())
+    except UploadRefused as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
     return JsonResponse({"job": selectors.job_summary(job)}, status=201)
 
 

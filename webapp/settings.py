@@ -182,6 +182,8 @@ DISPATCHER_POLL_SECONDS = float(env_int("DISPATCHER_POLL_MS", 2000, minimum=50))
 DISPATCHER_LEASE_SECONDS = env_int("DISPATCHER_LEASE_SECONDS", 60, minimum=5)
 INVOCATION_TIMEOUT_SECONDS = env_int("INVOCATION_TIMEOUT_SECONDS", 3600, minimum=1)
 JOBS_PER_PAGE = env_int("JOBS_PER_PAGE", 25, minimum=1)
+# The OpenAI-compatible endpoint waits this long for the job, then answers 202 with its URL.
+OPENAI_WAIT_SECONDS = env_int("OPENAI_WAIT_SECONDS", 120, minimum=0)
 
 # The AWS backend: the names come from the CDK stack's outputs (docs/deploy-aws.md).
 AWS_REGION = ENV.get("AWS_REGION") or ENV.get("AWS_DEFAULT_REGION") or "us-east-1"

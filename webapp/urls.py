@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from transcripts import views
+from transcripts import api, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -22,4 +22,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/v1/jobs/", api.jobs, name="api-jobs"),
+    path("api/v1/jobs/<uuid:public_id>/", api.job, name="api-job"),
+    path("api/v1/jobs/<uuid:public_id>/transcript/", api.transcript, name="api-transcript"),
+    path("api/v1/jobs/<uuid:public_id>/retry/", api.retry, name="api-retry"),
+    path("api/v1/openapi.json", api.openapi, name="api-openapi"),
+    path("v1/audio/transcriptions", api.openai_transcriptions, name="openai-transcriptions"),
+    path("v1/audio/translations", api.openai_translations, name="openai-translations"),
 ]
