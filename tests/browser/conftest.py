@@ -34,7 +34,9 @@ def browser():
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+                  "--disable-component-update", "--disable-sync", "--no-first-run",
+                  # A fake microphone (a beeping tone) that needs no permission prompt.
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
         yield chromium
         chromium.close()
 

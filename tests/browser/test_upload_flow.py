@@ -11,7 +11,6 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import words
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct-horse-battery-42"
 TRANSCRIBED_IN_MS = 120_000
 
@@ -52,11 +51,6 @@ def queued_job_url(page: Page, name: str) -> str:
     return row.get_by_role("link", name="open").get_attribute("href")
 
 
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / name)
-
-
 def test_upload_watch_live_and_read_the_transcript(new_context, report_wav, tmp_path):
     context = new_context()
     page = context.new_page()
@@ -80,7 +74,6 @@ def test_upload_watch_live_and_read_the_transcript(new_context, report_wav, tmp_
     expect(refused).to_have_class(re.compile(r"\bfailed\b"))
     expect(refused.locator(".state")).to_have_text(
         re.compile(r"^Refused: notes\.mp3: this file is not audio"))
-    screenshot(page, "upload.png")
 
     # The job appears and finishes on the dashboard without the page being reloaded.
     dashboard.bring_to_front()
@@ -90,7 +83,6 @@ def test_upload_watch_live_and_read_the_transcript(new_context, report_wav, tmp_
     expect(row.get_by_role("link", name="report.wav")).to_be_visible()
     expect(row.locator("[data-field=language]")).to_have_text("en")
     expect(dashboard.locator("#jobs tbody tr")).to_have_count(1)  # the refused file made no job
-    screenshot(dashboard, "dashboard.png")
 
     # The transcript page: the words said, and a player that follows the segments.
     row.get_by_role("link", name="report.wav").click()
@@ -115,7 +107,6 @@ def test_upload_watch_live_and_read_the_transcript(new_context, report_wav, tmp_
         "start => Math.abs(document.getElementById('player').currentTime - start) < 0.5", arg=start)
     expect(segment).to_have_class(re.compile(r"\bcurrent\b"))
     player.evaluate("p => p.pause()")
-    screenshot(dashboard, "transcript.png")
 
 
 def test_another_persons_job_is_not_found(new_context, report_wav):

@@ -34,8 +34,10 @@
       span.className = "word";
       span.dataset.start = w.start;
       span.dataset.end = w.end;
-      span.textContent = w.word;
-      text.appendChild(span);
+      // Whisper's words start with their space: keep it outside the highlight.
+      const space = /^\s*/.exec(w.word)[0];
+      span.textContent = w.word.slice(space.length);
+      text.append(space, span);
     });
   }
 
