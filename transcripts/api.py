@@ -53,8 +53,10 @@ def _authenticate(request):
     return None, "authentication needed: send `Authorization: Bearer <token>` (make one on /settings/)"
 
 
-def api_view(*methods):
-    """JSON API view: allowed methods, authentication, JSON errors for refusals."""
+def api_view(*methods, params: tuple[str, ...] = ()):
+    """JSON API view: allowed methods and query parameters, authentication, JSON errors for
+    refusals. An unknown query parameter is refused rather than silently ignored, so a typo
+    does not quietly return something else."""
     def wrap(view):
         @csrf_exempt
         @functools.wraps(view)
@@ -63,6 +65,9 @@ def api_view(*methods):
                 response = error(f"{request.method} is not allowed here", 405)
                 response["Allow"] = ", ".join(methods)
                 return response
+            unknown = sorted(set(request.GET) - set(params))
+            if unknown:
+                return error(f"unknown query parameter: {', '.join(unknown)}", 400)
             user, problem = _authenticate(request)
             if user is None:
                 status = 403 if problem.startswith("CSRF") else 401
@@ -97,16 +102,20 @@ def job_json(request, job: Job) -> dict:
     return data
 
 
-@api_view("GET", "POST")
+@api_view("GET", "POST", params=("status", "q", "page", "per_page"))
 def jobs(request):
     if request.method == "POST":
         return _create(request)
     status = request.GET.get("status") or None
     if status and status not in Status.values:
         return error(f"status must be one of {', '.join(Status.values)}", 400)
-    per_page = _per_page(request)
+    try:
+        number = _int_param(request, "page", 1, 1, 10_000)
+        per_page = _int_param(request, "per_page", settings.JOBS_PER_PAGE, 1, 100)
+    except ValueError as exc:
+        return error(str(exc), 400)
     page = page_of(selectors.jobs_for_user(request.user, status=status, query=request.GET.get("q")),
-                   request.GET.get("page"), per_page)
+                   number, per_page)
     link = lambda n: request.build_absolute_uri(f"{request.path}?{_query(request, page=n)}")
     return JsonResponse({
         "results": [job_json(request, job) for job in page],
@@ -116,11 +125,17 @@ def jobs(request):
     })
 
 
-def _per_page(request) -> int:
+def _int_param(request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
     try:
-        return min(max(int(request.GET.get("per_page", settings.JOBS_PER_PAGE)), 1), 100)
+        value = int(raw)
     except ValueError:
-        return settings.JOBS_PER_PAGE
+        raise ValueError(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
 
 
 def _query(request, **changes) -> str:
@@ -153,7 +168,7 @@ def job(request, public_id):
     return JsonResponse(job_json(request, found))
 
 
-@api_view("GET")
+@api_view("GET", params=("format",))
 def transcript(request, public_id):
     found = selectors.job_for_user(request.user, public_id)
     fmt = request.GET.get("format", "json")

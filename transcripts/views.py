@@ -228,3 +228,10 @@ def _attachment(filename: str) -> str:
 
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def not_found(request, exception=None):
+    """404: JSON for the APIs, the site's page for people."""
+    if request.path.startswith(("/api/", "/v1/")):
+        return JsonResponse({"error": "not found"}, status=404)
+    return render(request, "404.html", status=404)

@@ -30,3 +30,5 @@ urlpatterns = [
     path("v1/audio/transcriptions", api.openai_transcriptions, name="openai-transcriptions"),
     path("v1/audio/translations", api.openai_translations, name="openai-translations"),
 ]
+
+handler404 = "transcripts.views.not_found"
