@@ -5,6 +5,7 @@ SageMaker starts it (`model_container/serve`) and the web app as `make run` star
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,8 +38,10 @@ class ManagedProcess:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.log = open(log_path, "wb")
+        # A session of its own, so that kill() takes the whole process group (gunicorn's
+        # workers, the model server under runlocal) and leaves no orphan holding the port.
         self.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=self.log,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, start_new_session=True)
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
@@ -50,21 +53,33 @@ class ManagedProcess:
                 raise RuntimeError(f"{self.log_path.name}: exited ({self.process.returncode}):\n"
                                    f"{self.log_tail()}")
             try:
-                if requests.get(self.url + self.ready_path, timeout=2).status_code == 200:
+                if requests.get(self.url + self.ready_path, timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or busy starting
                 pass
             time.sleep(0.2)
         raise TimeoutError(f"{self.log_path.name}: not ready in {timeout:.0f} s:\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL to the whole group: no clean-up, as when the OOM killer strikes."""
+        self._signal_group(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.log.close()
+
     def stop(self) -> None:
-        self.process.terminate()
+        self._signal_group(signal.SIGTERM)
         try:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self._signal_group(signal.SIGKILL)
             self.process.wait(timeout=10)
         self.log.close()
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
 
 
 class Server(ManagedProcess):
@@ -72,8 +87,8 @@ class Server(ManagedProcess):
 
     ready_path = "/ping"
 
-    def __init__(self, env: dict, log_path: Path):
-        port = free_port()
+    def __init__(self, env: dict, log_path: Path, port: int | None = None):
+        port = port or free_port()
         full_env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", **env,
                     "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         super().__init__([str(CONTAINER / "serve")], full_env, log_path, port)
@@ -94,27 +109,27 @@ class WebApp(ManagedProcess):
 
     ready_path = "/accounts/login/"
 
-    def __init__(self, var_dir: Path, model_url: str, **env):
-        port = free_port()
+    def __init__(self, var_dir: Path, model_url: str, port: int | None = None, **env):
+        port = port or free_port()
         full_env = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
         full_env.update(VAR_DIR=str(var_dir), MODEL_CONTAINER_URL=model_url, PYTHONUNBUFFERED="1",
                         **env)
         super().__init__([sys.executable, "manage.py", "runlocal", "--host", "127.0.0.1",
                           "--port", str(port), "--no-model-server"],
-                         full_env, var_dir / "runlocal.log", port)
+                         full_env, var_dir / f"runlocal-{port}.log", port)
 
 
-def start_server(folder: Path, **env) -> Server:
+def start_server(folder: Path, port: int | None = None, **env) -> Server:
     """Start the model server, logging into `folder`, and wait until its model is loaded."""
     defaults = {"WHISPER_CACHE_DIR": os.environ.get("WHISPER_CACHE_DIR",
                                                     str(Path.home() / ".cache/whisper-server")),
                 "WHISPER_CPU_THREADS": "2"}
-    server = Server({**defaults, **env}, folder / "serve.log")
+    server = Server({**defaults, **env}, folder / f"serve-{port or 'any'}.log", port=port)
     server.wait_ready()
     return server
 
 
-def start_web_app(var_dir: Path, model_url: str, **env) -> WebApp:
-    app = WebApp(var_dir, model_url, **env)
+def start_web_app(var_dir: Path, model_url: str, port: int | None = None, **env) -> WebApp:
+    app = WebApp(var_dir, model_url, port=port, **env)
     app.wait_ready(timeout=90)
     return app

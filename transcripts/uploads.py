@@ -4,8 +4,10 @@ endpoint), before anything is queued."""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
 from . import services
 from .media_check import NotAudio, check_audio
@@ -21,7 +23,11 @@ class UploadRefused(Exception):
 
 def accept_upload(*, owner, upload, options: dict) -> Job:
     """Check the file (size, not empty, holds audio) and queue a job for it."""
-    name = os.path.basename(upload.name or "upload")
+    name = os.path.basename((upload.name or "upload").replace("\\", "/")) or "upload"
+    recent = Job.objects.filter(owner=owner, created_at__gte=timezone.now() - timedelta(hours=1)).count()
+    if recent >= settings.UPLOADS_PER_HOUR:
+        raise UploadRefused(f"{name}: you have uploaded {recent} files in the last hour, the limit "
+                            f"is {settings.UPLOADS_PER_HOUR}; please wait a little", status=429)
     if upload.size > settings.UPLOAD_MAX_BYTES:
         raise UploadRefused(f"{name}: the file is larger than the upload limit of "
                             f"{settings.UPLOAD_MAX_BYTES / 1024**2:.0f} MB", status=413)

@@ -180,8 +180,18 @@ DISPATCHER_CONCURRENCY = env_int("DISPATCHER_CONCURRENCY", 1, minimum=1)
 DISPATCHER_IN_WEB = env_bool("DISPATCHER_IN_WEB", True)
 DISPATCHER_POLL_SECONDS = float(env_int("DISPATCHER_POLL_MS", 2000, minimum=50)) / 1000
 DISPATCHER_LEASE_SECONDS = env_int("DISPATCHER_LEASE_SECONDS", 60, minimum=5)
+DISPATCHER_RETRY_SECONDS = env_int("DISPATCHER_RETRY_SECONDS", 5, minimum=0)  # back-off unit after a failure
 INVOCATION_TIMEOUT_SECONDS = env_int("INVOCATION_TIMEOUT_SECONDS", 3600, minimum=1)
 JOBS_PER_PAGE = env_int("JOBS_PER_PAGE", 25, minimum=1)
+# Webhooks (docs/webhooks.md): targets that resolve to loopback, private, link-local,
+# multicast, reserved or unspecified addresses are refused, when the webhook is made and
+# before every delivery, unless the operator allows them (e.g. a receiver on the same host).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# Per person: uploads accepted per hour (429 beyond), and how long jobs and their files are
+# kept (0: forever; `manage.py purge_expired` deletes older ones; on AWS, match the stack's
+# retention_days, after which the bucket's lifecycle rules delete the files).
+UPLOADS_PER_HOUR = env_int("UPLOADS_PER_HOUR", 120, minimum=1)
+RETENTION_DAYS = env_int("RETENTION_DAYS", 0)
 # The OpenAI-compatible endpoint waits this long for the job, then answers 202 with its URL.
 OPENAI_WAIT_SECONDS = env_int("OPENAI_WAIT_SECONDS", 120, minimum=0)
 

@@ -135,3 +135,33 @@ def test_options_travel_as_sagemaker_custom_attributes():
         "language=fr;task=translate;word_timestamps=true;initial_prompt=Names  Acme  Inc"
     assert custom_attributes({"language": None, "task": "transcribe", "word_timestamps": False}) == \
         "task=transcribe;word_timestamps=false"
+
+
+def test_a_model_server_that_dies_on_a_job_fails_it_after_bounded_attempts(client, alice, report_wav):
+    """A crash mid-request counts as an attempt (a file that kills the server must not loop
+    forever); a server that is simply down does not (see the test above)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def accept_and_die():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(1024)
+            connection.close()  # the process "crashed" with the job in hand
+
+    threading.Thread(target=accept_and_die, daemon=True).start()
+    job = upload(client, alice, report_wav)
+    dispatcher = Dispatcher(container_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    for _ in range(MAX_ATTEMPTS):
+        Job.objects.filter(pk=job.pk).update(lease_until=None)
+        dispatcher.process_next()
+    listener.close()
+    job.refresh_from_db()
+    assert job.status == "failed" and "stopped while transcribing" in job.failure_reason
+    assert f"after {MAX_ATTEMPTS} attempts" in job.failure_reason

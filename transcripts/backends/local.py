@@ -9,6 +9,7 @@ import logging
 import threading
 
 import requests
+from urllib3.exceptions import NewConnectionError
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -20,7 +21,7 @@ from .invocation import CUSTOM_ATTRIBUTES_HEADER, custom_attributes, error_messa
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # model-server failures (5xx, crashes) before a job fails for good
-RETRY_DELAYS = (5, 30, 120)  # seconds before the next try
+RETRY_FACTORS = (1, 6, 24)  # back-off before the next try, in DISPATCHER_RETRY_SECONDS
 UNREACHABLE_DELAY = 5  # the model server is down: jobs wait, none fails for that
 
 
@@ -74,8 +75,12 @@ class Dispatcher:
                                         failure_reason="the uploaded file is missing from storage")
             return
         except requests.RequestException as exc:
-            self._retry_later(job, f"the model server is unreachable ({type(exc).__name__})",
-                              counts=isinstance(exc, requests.Timeout))
+            if _never_reached(exc):  # down or restarting: wait, this is not the job's fault
+                self._retry_later(job, f"the model server is unreachable ({type(exc).__name__})",
+                                  counts=False)
+            else:  # it took the job and then died or hung: a poison file must not loop forever
+                self._retry_later(job, f"the model server stopped while transcribing ({type(exc).__name__})",
+                                  counts=True)
             return
         if response.status_code == 200:
             result = response.json()
@@ -94,7 +99,8 @@ class Dispatcher:
                 public_id=job.public_id, status="failed",
                 failure_reason=f"{reason} (gave up after {job.attempts} attempts)")
             return
-        delay = RETRY_DELAYS[min(job.attempts, len(RETRY_DELAYS)) - 1] if counts else UNREACHABLE_DELAY
+        factor = RETRY_FACTORS[min(job.attempts, len(RETRY_FACTORS)) - 1]
+        delay = factor * settings.DISPATCHER_RETRY_SECONDS if counts else UNREACHABLE_DELAY
         services.job_requeue(job_id=job.pk, delay_seconds=delay, reason=reason, count_attempt=counts)
 
     # ------------------------------------------------------------------ the loop
@@ -166,6 +172,24 @@ class _LeaseKeeper:
         while not self._stop.wait(self.lease_seconds / 3):
             services.job_renew_lease(job_id=self.job_id, lease_seconds=self.lease_seconds)
         close_old_connections()
+
+
+def _never_reached(exc: requests.RequestException) -> bool:
+    """True when the request never got to the model server (connection refused, or no
+    connection in time), as opposed to a connection that broke while it worked."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    seen, todo = set(), [exc]
+    while todo:  # requests wraps urllib3's MaxRetryError, whose .reason is the real error
+        cause = todo.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError):
+            return True
+        todo += [cause.__cause__, cause.__context__, getattr(cause, "reason", None),
+                 *(a for a in cause.args if isinstance(a, BaseException))]
+    return False
 
 
 def _error_message(response: requests.Response) -> str:
