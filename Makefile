@@ -68,6 +68,7 @@ bench: install
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_web.py
 	$(PY) benchmarks/bench_transcript.py
+	$(PY) benchmarks/bench_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -104,19 +104,22 @@ class Server(ManagedProcess):
 
 
 class WebApp(ManagedProcess):
-    """`manage.py runlocal --no-model-server` on a free port, with its own database and media
-    under `var_dir`, sending jobs to `model_url`."""
+    """`manage.py runlocal` on a free port, with its own database and media under `var_dir`,
+    sending jobs to `model_url`; with `own_model_server` it starts the model server there
+    itself, exactly as `make run` does."""
 
     ready_path = "/accounts/login/"
 
-    def __init__(self, var_dir: Path, model_url: str, port: int | None = None, **env):
+    def __init__(self, var_dir: Path, model_url: str, port: int | None = None,
+                 own_model_server: bool = False, **env):
         port = port or free_port()
         full_env = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
         full_env.update(VAR_DIR=str(var_dir), MODEL_CONTAINER_URL=model_url, PYTHONUNBUFFERED="1",
                         **env)
-        super().__init__([sys.executable, "manage.py", "runlocal", "--host", "127.0.0.1",
-                          "--port", str(port), "--no-model-server"],
-                         full_env, var_dir / f"runlocal-{port}.log", port)
+        command = [sys.executable, "manage.py", "runlocal", "--host", "127.0.0.1", "--port", str(port)]
+        if not own_model_server:
+            command.append("--no-model-server")
+        super().__init__(command, full_env, var_dir / f"runlocal-{port}.log", port)
 
 
 def start_server(folder: Path, port: int | None = None, **env) -> Server:
@@ -129,7 +132,8 @@ def start_server(folder: Path, port: int | None = None, **env) -> Server:
     return server
 
 
-def start_web_app(var_dir: Path, model_url: str, port: int | None = None, **env) -> WebApp:
-    app = WebApp(var_dir, model_url, port=port, **env)
+def start_web_app(var_dir: Path, model_url: str, port: int | None = None,
+                  own_model_server: bool = False, **env) -> WebApp:
+    app = WebApp(var_dir, model_url, port=port, own_model_server=own_model_server, **env)
     app.wait_ready(timeout=90)
     return app

@@ -6,14 +6,12 @@ import json
 import os
 import threading
 import time
-import wave
-import zipfile
-from pathlib import Path
 
 import jsonschema
 import pytest
 import requests
 
+from tests import media_samples as media
 from tests.conftest import REPO, ffmpeg, words
 
 RESPONSE_SCHEMA = json.loads((REPO / "contracts/container/response.schema.json").read_text())
@@ -39,30 +37,19 @@ def refused(response: requests.Response, status: int) -> str:
 
 # ---------------------------------------------------------------- formats
 
-def _convert(source: Path, target: Path, *args: str) -> Path:
-    ffmpeg("-i", str(source), *args, str(target))
-    return target
-
-
 FORMATS = {
     "wav": lambda s, d: s,
-    "flac": lambda s, d: _convert(s, d / "a.flac"),
-    "mp3": lambda s, d: _convert(s, d / "a.mp3", "-c:a", "libmp3lame", "-b:a", "64k"),
-    "m4a-aac": lambda s, d: _convert(s, d / "a.m4a", "-c:a", "aac", "-b:a", "64k"),
-    "ogg-opus": lambda s, d: _convert(s, d / "a.ogg", "-c:a", "libopus"),
+    "flac": lambda s, d: media.convert(s, d / "a.flac"),
+    "mp3": lambda s, d: media.convert(s, d / "a.mp3", "-c:a", "libmp3lame", "-b:a", "64k"),
+    "m4a-aac": lambda s, d: media.convert(s, d / "a.m4a", "-c:a", "aac", "-b:a", "64k"),
+    "ogg-opus": lambda s, d: media.convert(s, d / "a.ogg", "-c:a", "libopus"),
     # What a browser's MediaRecorder produces: Opus in WebM at 48 kHz.
-    "webm-opus": lambda s, d: _convert(s, d / "a.webm", "-c:a", "libopus", "-ar", "48000"),
-    "mp4-with-video": lambda s, d: _video_with_audio(s, d / "a.mp4"),
-    "wav-8khz-ulaw": lambda s, d: _convert(s, d / "ulaw.wav", "-ar", "8000", "-c:a", "pcm_mulaw"),
-    "wav-96khz-24bit-stereo": lambda s, d: _convert(s, d / "hi.wav", "-ar", "96000", "-ac", "2",
-                                                    "-c:a", "pcm_s24le"),
+    "webm-opus": lambda s, d: media.convert(s, d / "a.webm", "-c:a", "libopus", "-ar", "48000"),
+    "mp4-with-video": lambda s, d: media.video_with_audio(s, d / "a.mp4"),
+    "wav-8khz-ulaw": lambda s, d: media.convert(s, d / "ulaw.wav", "-ar", "8000", "-c:a", "pcm_mulaw"),
+    "wav-96khz-24bit-stereo": lambda s, d: media.convert(s, d / "hi.wav", "-ar", "96000", "-ac", "2",
+                                                         "-c:a", "pcm_s24le"),
 }
-
-
-def _video_with_audio(source: Path, target: Path) -> Path:
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-i", str(source), "-shortest",
-           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(target))
-    return target
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -120,40 +107,13 @@ def test_silence_and_noise_give_empty_text(server, tmp_path):
 
 # ---------------------------------------------------------------- bad input
 
-def _zip_named_like_audio(report_wav: Path, folder: Path) -> Path:
-    target = folder / "recording.wav"
-    with zipfile.ZipFile(target, "w") as archive:
-        archive.write(report_wav, "inside.wav")
-    return target
-
-
-def _png(folder: Path) -> Path:
-    target = folder / "picture.png"
-    ffmpeg("-f", "lavfi", "-i", "color=c=red:size=64x64", "-frames:v", "1", str(target))
-    return target
-
-
-def _header_only_wav(folder: Path) -> Path:
-    target = folder / "header.wav"
-    with wave.open(str(target), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
-    return target
-
-
-def _video_without_audio(folder: Path) -> Path:
-    target = folder / "silent-film.mp4"
-    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2", "-c:v", "libx264",
-           "-pix_fmt", "yuv420p", str(target))
-    return target
-
-
 BAD_INPUTS = {
     "empty": (lambda r, d: b"", "the file is empty"),
     "random bytes": (lambda r, d: os.urandom(50_000), "not audio or video"),
-    "png image": (lambda r, d: _png(d), "no audio stream"),
-    "zip named .wav": (lambda r, d: _zip_named_like_audio(r, d), "not audio or video"),
-    "wav header only": (lambda r, d: _header_only_wav(d), "0.0 seconds long"),
-    "video without audio": (lambda r, d: _video_without_audio(d), "no audio stream"),
+    "png image": (lambda r, d: media.png(d / "picture.png"), "no audio stream"),
+    "zip named .wav": (lambda r, d: media.zip_of(r, d / "recording.wav"), "not audio or video"),
+    "wav header only": (lambda r, d: media.header_only_wav(d / "header.wav"), "0.0 seconds long"),
+    "video without audio": (lambda r, d: media.video_without_audio(d / "film.mp4"), "no audio stream"),
 }
 
 
@@ -173,18 +133,14 @@ def test_audio_over_the_duration_limit_is_refused(server, tmp_path):
 
 
 def test_wav_whose_header_lies_about_its_length_is_read_by_its_data(server, report_wav, tmp_path):
-    data = bytearray(report_wav.read_bytes())
-    riff = data.index(b"data")
-    data[riff + 4: riff + 8] = (50_000_000).to_bytes(4, "little")  # claims about 25 minutes
-    result = ok_result(server.invoke(bytes(data)))
+    result = ok_result(server.invoke(media.lying_wav(report_wav, tmp_path / "lying.wav")))
     assert REPORT_WORDS <= set(words(result["text"]))
     assert result["duration"] < 4.0
 
 
 def test_truncated_mp3_gives_the_words_before_the_cut(server, window_wav, tmp_path):
-    mp3 = _convert(window_wav, tmp_path / "a.mp3", "-c:a", "libmp3lame", "-b:a", "64k")
-    data = mp3.read_bytes()
-    result = ok_result(server.invoke(data[: len(data) * 6 // 10]))
+    mp3 = media.convert(window_wav, tmp_path / "a.mp3", "-c:a", "libmp3lame", "-b:a", "64k")
+    result = ok_result(server.invoke(media.truncated(mp3, tmp_path / "cut.mp3", keep=0.6)))
     said = set(words(result["text"]))
     assert {"open", "file"} <= said and "window" not in said
 

@@ -68,4 +68,7 @@ class Command(BaseCommand):
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.stdout.write(f"Starting the model server on {settings.MODEL_CONTAINER_URL} "
                           "(jobs wait until its model is loaded).")
-        return subprocess.Popen([str(CONTAINER)], env=env)
+        # Transcription is batch work; pages are interactive. On one machine the model server
+        # runs at a lower CPU priority so that the site stays quick while it is busy.
+        niceness = int(os.environ.get("MODEL_SERVER_NICE", "10"))
+        return subprocess.Popen([str(CONTAINER)], env=env, preexec_fn=lambda: os.nice(niceness))

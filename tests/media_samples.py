@@ -1,0 +1,66 @@
+"""Awkward media for tests, made on the spot with ffmpeg: every format a person might
+upload and every kind of file that is not what it claims to be."""
+
+from __future__ import annotations
+
+import wave
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ffmpeg
+
+
+def convert(source: Path, target: Path, *args: str) -> Path:
+    ffmpeg("-i", str(source), *args, str(target))
+    return target
+
+
+def lavfi(target: Path, source: str, seconds: float, *args: str) -> Path:
+    """Generated audio: anullsrc (silence), anoisesrc (noise), sine (a tone)."""
+    ffmpeg("-f", "lavfi", "-i", source, "-t", str(seconds), *args, str(target))
+    return target
+
+
+def video_with_audio(source: Path, target: Path) -> Path:
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-i", str(source), "-shortest",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(target))
+    return target
+
+
+def video_without_audio(target: Path) -> Path:
+    ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", str(target))
+    return target
+
+
+def png(target: Path) -> Path:
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:size=64x64", "-frames:v", "1", "-f", "image2",
+           "-c:v", "png", str(target))
+    return target
+
+
+def zip_of(source: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.write(source, "inside.wav")
+    return target
+
+
+def header_only_wav(target: Path) -> Path:
+    with wave.open(str(target), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+    return target
+
+
+def lying_wav(source: Path, target: Path, claimed_bytes: int = 50_000_000) -> Path:
+    """A WAV whose header claims far more data than it holds."""
+    data = bytearray(source.read_bytes())
+    at = data.index(b"data")
+    data[at + 4: at + 8] = claimed_bytes.to_bytes(4, "little")
+    target.write_bytes(bytes(data))
+    return target
+
+
+def truncated(source: Path, target: Path, keep: float = 0.6) -> Path:
+    data = source.read_bytes()
+    target.write_bytes(data[: int(len(data) * keep)])
+    return target
