@@ -106,8 +106,8 @@ def job_json(request, job: Job) -> dict:
 def jobs(request):
     if request.method == "POST":
         return _create(request)
-    status = request.GET.get("status") or None
-    if status and status not in Status.values:
+    status = request.GET.get("status")
+    if status is not None and status not in Status.values:
         return error(f"status must be one of {', '.join(Status.values)}", 400)
     try:
         number = _int_param(request, "page", 1, 1, 10_000)

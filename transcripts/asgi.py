@@ -1,6 +1,6 @@
 """ASGI pieces the project wires together in webapp/asgi.py: the upload size limit,
-enforced before Django stores a byte, and the lifespan that runs the local dispatcher
-inside the web process."""
+enforced before Django stores a byte, and the lifespan that runs the local dispatcher and
+the webhook deliveries inside the web process."""
 
 from __future__ import annotations
 
@@ -59,12 +59,15 @@ async def _too_large(send) -> None:
 
 
 class DispatcherLifespan:
-    """Starts the backend's background loop with the server (uvicorn's lifespan): the local
-    dispatcher, or the AWS outcome sync. It shares the process's channel layer, so live
-    updates work with the in-memory layer, no Redis needed."""
+    """Starts the background loops with the server (uvicorn's lifespan): the backend's (the
+    local dispatcher, or the AWS outcome sync) and the webhook deliveries. The dispatcher
+    shares the process's channel layer, so live updates work with the in-memory layer, no
+    Redis needed. With DISPATCHER_IN_WEB=false, `manage.py dispatch` and
+    `manage.py deliver_webhooks` run them instead."""
 
     def __init__(self):
         self.task: asyncio.Task | None = None
+        self.deliveries: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send):
         while True:
@@ -72,11 +75,14 @@ class DispatcherLifespan:
             if message["type"] == "lifespan.startup":
                 if settings.DISPATCHER_IN_WEB:
                     from .backends import get_backend
+                    from .webhooks import run_deliveries
 
                     self.task = asyncio.create_task(get_backend().run())
+                    self.deliveries = asyncio.create_task(run_deliveries())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.task:
-                    self.task.cancel()
+                for task in (self.task, self.deliveries):
+                    if task:
+                        task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

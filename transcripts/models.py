@@ -164,3 +164,12 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["state", "next_attempt_at"], name="delivery_due")]
+
+
+class ReviewQueueJob(Job):
+    """The admin's review queue: completed jobs with quality flags and no review yet."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "job to review"
+        verbose_name_plural = "review queue"

@@ -8,11 +8,11 @@ import re
 
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
-from .models import Job, Status, TranscriptVersion
+from .models import ApiToken, Job, Status, TranscriptVersion, Webhook, WebhookDelivery
 from .search import search, terms
 
 _WORD = re.compile(r"\w+")
@@ -199,3 +199,28 @@ def job_summary(job: Job) -> dict:
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "failure_reason": job.failure_reason,
     }
+
+
+# ---------------------------------------------------------------- settings: tokens, webhooks
+
+RECENT_DELIVERIES = 20
+
+
+def api_tokens_for_user(user) -> QuerySet[ApiToken]:
+    # Live tokens first, newest first; then the revoked ones.
+    return ApiToken.objects.filter(owner=user).order_by(
+        F("revoked_at").asc(nulls_first=True), "-created_at", "-id")
+
+
+def api_token_for_user(user, token_id: int) -> ApiToken:
+    token = ApiToken.objects.filter(owner=user, pk=token_id).first() if user.is_authenticated else None
+    if token is None:
+        raise Http404("No such token")
+    return token
+
+
+def webhooks_for_user(user) -> QuerySet[Webhook]:
+    """The person's webhooks, each with its newest deliveries in `recent_deliveries`."""
+    recent = WebhookDelivery.objects.defer("payload").order_by("-created_at", "-id")[:RECENT_DELIVERIES]
+    return (Webhook.objects.filter(owner=user).order_by("-created_at", "-id")
+            .prefetch_related(Prefetch("deliveries", queryset=recent, to_attr="recent_deliveries")))

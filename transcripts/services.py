@@ -18,6 +18,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import RANK, TERMINAL, Job, Status, TranscriptVersion
+from .quality import quality_flags
+from .webhooks import enqueue_job_event
 
 log = logging.getLogger(__name__)
 DISPATCHER_GROUP = "dispatcher"
@@ -120,6 +122,7 @@ def job_record_outcome(*, public_id, status: str, output_name: str = "", result:
             language=result.get("language", ""),
             made_with={**result.get("model", {}), "options": result.get("options", {})},
             failure_reason="",
+            quality_flags=quality_flags(result, (result.get("options") or {}).get("language")),
         )
     else:
         fields["failure_reason"] = failure_reason or "the transcription did not finish"
@@ -131,6 +134,7 @@ def job_record_outcome(*, public_id, status: str, output_name: str = "", result:
                 TranscriptVersion.objects.create(job_id=pk, number=0,
                                                  segments=machine_segments(result))
             _broadcast_on_commit(pk)
+            transaction.on_commit(lambda: enqueue_job_event(pk), robust=True)
     if not updated:
         log.info("outcome %s for job %s ignored: it already has one (or is gone)", status, public_id)
     return bool(updated)

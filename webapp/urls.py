@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from transcripts import api, views
+from transcripts import settings_views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -21,6 +22,12 @@ urlpatterns = [
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("settings/", settings_views.settings_page, name="settings"),
+    path("settings/tokens/", settings_views.token_create, name="settings-token-create"),
+    path("settings/tokens/<int:token_id>/revoke/", settings_views.token_revoke, name="settings-token-revoke"),
+    path("settings/webhooks/", settings_views.webhook_create, name="settings-webhook-create"),
+    path("settings/webhooks/<int:webhook_id>/delete/", settings_views.webhook_delete,
+         name="settings-webhook-delete"),
     path("admin/", admin.site.urls),
     path("api/v1/jobs/", api.jobs, name="api-jobs"),
     path("api/v1/jobs/<uuid:public_id>/", api.job, name="api-job"),

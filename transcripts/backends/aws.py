@@ -2,7 +2,7 @@
 DynamoDB, then SageMaker's asynchronous endpoint is invoked with the job's id. SageMaker's
 notification reaches DynamoDB through SNS and the results Lambda; this backend reads the
 outcomes back in batches and records them through the same service as the local backend.
-This module is the only one in the web app that imports boto3."""
+Only the backends package (this module and capacity.py) imports boto3."""
 
 from __future__ import annotations
 
