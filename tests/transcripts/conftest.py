@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.core.files.base import ContentFile
+from django.urls import reverse
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
@@ -62,3 +63,12 @@ def make_job():
             TranscriptVersion.objects.create(job=job, number=0, segments=machine_segments(result))
         return job
     return make
+
+
+def upload(client, user, path, **options) -> Job:
+    """Upload a file through the web page as `user`; the job it made."""
+    client.force_login(user)
+    with open(path, "rb") as audio:
+        response = client.post(reverse("upload"), {"file": audio, "task": "transcribe", **options})
+    assert response.status_code == 201, response.content
+    return Job.objects.get(public_id=response.json()["job"]["public_id"])

@@ -17,6 +17,7 @@ from django.utils import timezone
 from moto import mock_aws
 
 from tests.conftest import words
+from tests.transcripts.conftest import upload
 from tests.lambda_fn.conftest import load_handler_module, notification, sns_event
 from transcripts.backends import _backend, get_backend
 from transcripts.models import Job
@@ -113,13 +114,6 @@ def aws(settings, monkeypatch, model_server):
         yield harness
         _backend.cache_clear()
 
-
-def upload(client, user, path, **options) -> Job:
-    client.force_login(user)
-    with open(path, "rb") as audio:
-        response = client.post(reverse("upload"), {"file": audio, "task": "transcribe", **options})
-    assert response.status_code == 201, response.content
-    return Job.objects.get(public_id=response.json()["job"]["public_id"])
 
 
 def test_upload_to_transcript_through_s3_sagemaker_sns_lambda_and_dynamodb(aws, client, alice, report_wav):

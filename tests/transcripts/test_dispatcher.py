@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import words
+from tests.transcripts.conftest import upload
 from devtools.servers import free_port
 from transcripts.backends.invocation import custom_attributes
 from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher
@@ -21,13 +22,6 @@ from transcripts.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def upload(client, user, path, **options):
-    client.force_login(user)
-    with open(path, "rb") as audio:
-        response = client.post(reverse("upload"), {"file": audio, "task": "transcribe", **options})
-    assert response.status_code == 201, response.content
-    return Job.objects.get(public_id=response.json()["job"]["public_id"])
 
 
 def test_upload_to_completed_transcript_with_the_spoken_words(client, alice, report_wav, model_server):
