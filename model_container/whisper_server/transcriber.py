@@ -18,6 +18,7 @@ from .settings import Settings
 # Whisper invents text ("Thank you.") for audio without speech. A segment that does not
 # come within this many seconds of speech found by the VAD is dropped.
 SPEECH_MARGIN_SECONDS = 0.5
+BATCHED_WINDOW_SECONDS = 300
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
@@ -30,7 +31,11 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         long_audio = (info.duration or 0) >= settings.batch_min_seconds
         batch_size = settings.batch_size if long_audio else 0
 
-    reader = decode_windows(path, window_seconds=settings.window_seconds,
+    # Batches need room to fill: a batched request uses windows of at least five minutes
+    # (its memory is set by the batch, not by the window).
+    window = settings.window_seconds if batch_size == 0 else max(settings.window_seconds,
+                                                                  BATCHED_WINDOW_SECONDS)
+    reader = decode_windows(path, window_seconds=window,
                             max_seconds=settings.max_audio_seconds)
     language = options.language or (None if engine.info.multilingual else "en")
     language_probability = 1.0 if language else 0.0

@@ -64,7 +64,10 @@ class Command(BaseCommand):
         if url.hostname not in ("127.0.0.1", "localhost"):
             self.stdout.write(f"Using the model server at {settings.MODEL_CONTAINER_URL}.")
             return None
-        env = {**os.environ, "PORT": str(url.port or 8080), "HOST": "127.0.0.1",
+        # OMP_WAIT_POLICY=PASSIVE: CTranslate2's threads sleep instead of spinning between
+        # steps, which on a shared machine leaves the CPU to the web app (a dedicated
+        # SageMaker instance keeps the default).
+        env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PORT": str(url.port or 8080), "HOST": "127.0.0.1",
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         self.stdout.write(f"Starting the model server on {settings.MODEL_CONTAINER_URL} "
                           "(jobs wait until its model is loaded).")
