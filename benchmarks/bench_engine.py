@@ -382,6 +382,9 @@ def measure(quick: bool, synthetic: bool, repeat: int, workdir: Path) -> tuple[l
     minutes = dict(short=1, long=4, small=1, large=5) if quick else dict(short=3, long=10.5, small=1, large=60)
     audio = {name: build_recording(OUT / f"speech-{name}.flac", clips, m * 60) for name, m in minutes.items()}
 
+    sys.path.insert(0, str(CONTAINER))
+    from whisper_server.settings import Settings
+
     window = Settings.window_seconds  # the server's default (a batched request widens it to 300 s)
     short, long_ = audio["short"], audio["long"]
     plan = [
