@@ -33,9 +33,22 @@ def test_web_app_suite_on_postgresql_and_redis(suite):
         reason = _unreachable(url)
         if reason:
             pytest.skip(f"{reason}: the PostgreSQL/Redis run of {suite} is skipped")
+    run_id = uuid.uuid4().hex[:8]  # its own test database and channel prefix
     env = {**os.environ, "DATABASE_URL": DATABASE_URL, "REDIS_URL": REDIS_URL,
-           "REDIS_PREFIX": f"test-{uuid.uuid4().hex[:8]}"}
-    run = subprocess.run([sys.executable, "-m", "pytest", suite, "-q", "-p", "no:randomly"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+           "REDIS_PREFIX": f"test-{run_id}", "DATABASE_TEST_NAME": f"test_transcripts_{run_id}"}
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", suite, "-q", "-p", "no:randomly"],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    finally:
+        _drop_database(env["DATABASE_TEST_NAME"])
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout.splitlines()[-1]
+
+
+def _drop_database(name: str) -> None:
+    """Leave no test database behind, even when a lingering connection kept Django from
+    dropping it."""
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL.replace("postgres://", "postgresql://"), autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

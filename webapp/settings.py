@@ -116,7 +116,10 @@ def _databases() -> dict:
     if url:
         import dj_database_url
 
-        return {"default": dj_database_url.parse(url, conn_max_age=0)}
+        database = dj_database_url.parse(url, conn_max_age=0)
+        if ENV.get("DATABASE_TEST_NAME"):  # lets two test runs share one server
+            database["TEST"] = {"NAME": ENV["DATABASE_TEST_NAME"]}
+        return {"default": database}
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     return {"default": {
         "ENGINE": "django.db.backends.sqlite3",
