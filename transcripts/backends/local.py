@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from functools import cached_property
 
 import requests
 from urllib3.exceptions import NewConnectionError
@@ -36,10 +37,15 @@ class LocalBackend:
                 log.exception("could not wake the dispatcher")
 
     def step(self) -> bool:
-        return Dispatcher().process_next()
+        return self.dispatcher.process_next()
 
     async def run(self) -> None:
-        await Dispatcher().run()
+        await self.dispatcher.run()
+
+    @cached_property
+    def dispatcher(self) -> "Dispatcher":
+        # One dispatcher, so its HTTP session (and keep-alive connection) is reused.
+        return Dispatcher()
 
 
 class Dispatcher:
