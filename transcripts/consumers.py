@@ -1,15 +1,23 @@
-"""Live job updates over a websocket: one group per person; a job page may follow one job."""
+"""Live job updates over a websocket: one group per person; a job page may follow one job.
+
+A page is rendered before its socket joins the group, so a change in between would be missed
+(a short clip can finish in a tenth of a second). On every (re)connect the page sends
+`{"type": "sync", "jobs": [ids it shows]}` and hears each job's current state back."""
 
 from __future__ import annotations
+
+import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from .models import Job
+from .selectors import job_summary
 from .services import user_group
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_FOUND = 4404
+MAX_SYNC_JOBS = 200  # more than a dashboard page shows
 
 
 class JobsConsumer(AsyncJsonWebsocketConsumer):
@@ -31,7 +39,18 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
-        pass  # the page only listens
+        if not isinstance(content, dict) or content.get("type") != "sync":
+            return  # the page only listens, apart from asking where its jobs stand
+        wanted = _job_ids(content.get("jobs"))
+        if self.only_job:
+            wanted = [i for i in wanted if i == self.only_job]
+        current = await self._summaries(self.scope["user"], wanted)
+        for public_id in wanted:
+            summary = current.get(str(public_id))
+            if summary is None:  # deleted meanwhile (or never theirs: the same answer)
+                await self.send_json({"type": "deleted", "public_id": str(public_id)})
+            else:
+                await self.send_json({"type": "job", "job": summary})
 
     async def job_update(self, event):
         if not self.only_job or event["job"]["public_id"] == str(self.only_job):
@@ -42,5 +61,23 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "deleted", "public_id": event["public_id"]})
 
     @database_sync_to_async
+    def _summaries(self, user, public_ids: list[uuid.UUID]) -> dict[str, dict]:
+        jobs = Job.objects.filter(owner=user, public_id__in=public_ids)
+        return {str(job.public_id): job_summary(job) for job in jobs}
+
+    @database_sync_to_async
     def _owns(self, user, public_id) -> bool:
         return Job.objects.filter(owner=user, public_id=public_id).exists()
+
+
+def _job_ids(value) -> list[uuid.UUID]:
+    """The valid job ids in a sync request, at most MAX_SYNC_JOBS, others ignored."""
+    ids = []
+    for item in value if isinstance(value, list) else []:
+        try:
+            ids.append(uuid.UUID(str(item)))
+        except ValueError:
+            continue
+        if len(ids) == MAX_SYNC_JOBS:
+            break
+    return ids

@@ -77,3 +77,43 @@ async def test_a_job_page_hears_only_its_job(alice, make_job):
     assert event["job"]["original_name"] == "one.wav"
     assert await follower.receive_nothing(timeout=0.3)
     await follower.disconnect()
+
+
+async def test_a_page_that_connects_late_hears_where_its_jobs_stand(alice, bob, make_job):
+    """A clip can finish between the page's render and its socket joining the group: the
+    page asks on connect and hears the outcome it would otherwise have missed."""
+    finished = await database_sync_to_async(make_job)(alice, name="short.webm")
+    gone = await database_sync_to_async(make_job)(alice, name="gone.wav")
+    bobs_job = await database_sync_to_async(make_job)(bob, name="bobs.wav")
+
+    def finish_one_delete_other():
+        services.job_claim_next(lease_seconds=60)
+        name = services.job_store_output(job=finished, result=make_result("hello there"))
+        services.job_record_outcome(public_id=finished.public_id, status="completed", output_name=name)
+        services.job_delete(job=gone)
+    await database_sync_to_async(finish_one_delete_other)()
+
+    alices = as_user(alice)
+    assert (await alices.connect())[0]
+    await alices.send_json_to({"type": "sync", "jobs": [
+        str(finished.public_id), str(gone.public_id), str(bobs_job.public_id), "not-a-job"]})
+    first = await alices.receive_json_from(timeout=2)
+    assert first["type"] == "job" and first["job"]["status"] == "completed"
+    assert first["job"]["original_name"] == "short.webm"
+    # A deleted job and someone else's job get the same answer: nothing to show.
+    assert await alices.receive_json_from(timeout=2) == {"type": "deleted", "public_id": str(gone.public_id)}
+    assert await alices.receive_json_from(timeout=2) == {"type": "deleted", "public_id": str(bobs_job.public_id)}
+    assert await alices.receive_nothing(timeout=0.3)
+    await alices.disconnect()
+
+
+async def test_a_job_page_syncs_only_its_own_job(alice, make_job):
+    one = await database_sync_to_async(make_job)(alice, name="one.wav")
+    two = await database_sync_to_async(make_job)(alice, name="two.wav")
+    follower = as_user(alice, f"/ws/jobs/{one.public_id}/")
+    assert (await follower.connect())[0]
+    await follower.send_json_to({"type": "sync", "jobs": [str(two.public_id), str(one.public_id)]})
+    event = await follower.receive_json_from(timeout=2)
+    assert event["job"]["original_name"] == "one.wav" and event["job"]["status"] == "queued"
+    assert await follower.receive_nothing(timeout=0.3)
+    await follower.disconnect()

@@ -31,5 +31,5 @@
       body.prepend(row);
     }
     render(row, job);
-  });
+  }, () => Array.from(body.querySelectorAll("tr[data-job]"), (row) => row.dataset.job));
 })();

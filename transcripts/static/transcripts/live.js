@@ -13,12 +13,18 @@ function localizeTimes(root) {
 document.addEventListener("DOMContentLoaded", () => localizeTimes(document));
 
 // A websocket to /ws/jobs/ that reconnects on its own; calls onMessage with each event.
-function followJobs(path, onMessage) {
+// On each (re)connect it asks for the current state of the jobs shownJobs() lists: a change
+// made after the page was rendered, or while the socket was down, is not missed.
+function followJobs(path, onMessage, shownJobs) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   let delay = 500;
   function connect() {
     const socket = new WebSocket(`${scheme}://${location.host}${path}`);
-    socket.onopen = () => { delay = 500; document.body.dataset.live = "connected"; };
+    socket.onopen = () => {
+      delay = 500;
+      socket.send(JSON.stringify({ type: "sync", jobs: shownJobs() }));
+      document.body.dataset.live = "connected";
+    };
     socket.onmessage = (event) => onMessage(JSON.parse(event.data));
     socket.onclose = (event) => {
       document.body.dataset.live = "closed";

@@ -14,7 +14,7 @@
       status.textContent = event.job.status_label;
       status.className = `status status-${event.job.status}`;
       if (["completed", "failed", "expired", "cancelled"].includes(event.job.status)) location.reload();
-    });
+    }, () => [status.dataset.job]);
   }
   if (!list || !data || !player) return;
 
