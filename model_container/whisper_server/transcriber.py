@@ -10,7 +10,7 @@ import numpy as np
 
 from . import SCHEMA_VERSION
 from .audio import SAMPLE_RATE, decode_windows, probe
-from .engines.base import Engine, Segment
+from .engines.base import BATCH_CHUNK_SECONDS, BATCH_SPEECH_PAD_MS, Engine, Segment
 from .errors import InputError
 from .options import TranscribeOptions
 from .settings import Settings
@@ -18,7 +18,6 @@ from .settings import Settings
 # Whisper invents text ("Thank you.") for audio without speech. A segment that does not
 # come within this many seconds of speech found by the VAD is dropped.
 SPEECH_MARGIN_SECONDS = 0.5
-BATCHED_WINDOW_SECONDS = 300
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
@@ -31,10 +30,9 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         long_audio = (info.duration or 0) >= settings.batch_min_seconds
         batch_size = settings.batch_size if long_audio else 0
 
-    # Batches need room to fill: a batched request uses windows of at least five minutes
-    # (its memory is set by the batch, not by the window).
-    window = settings.window_seconds if batch_size == 0 else max(settings.window_seconds,
-                                                                  BATCHED_WINDOW_SECONDS)
+    # A batch needs room to fill: a batched request uses windows that hold at least one
+    # full batch of clips (its memory is set by the batch, not by the window).
+    window = max(settings.window_seconds, batch_size * BATCH_CHUNK_SECONDS * 1.25)
     reader = decode_windows(path, window_seconds=window,
                             max_seconds=settings.max_audio_seconds)
     language = options.language or (None if engine.info.multilingual else "en")
@@ -45,12 +43,12 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
     for window in reader:
         decode += time.perf_counter() - mark
         mark = time.perf_counter()
-        speech = speech_regions(window.samples)
+        speech = speech_regions(window.samples, batched=batch_size > 0)
         vad += time.perf_counter() - mark
         mark = time.perf_counter()
         if speech:
             result = engine.transcribe(window.samples, options, language=language,
-                                       batch_size=batch_size)
+                                       batch_size=batch_size, speech=speech)
             if language is None:  # detected once, on the first window with speech
                 language, language_probability = result.language, result.language_probability
             segments.extend(_place(s, window.offset) for s in result.segments
@@ -94,11 +92,17 @@ def check_options(options: TranscribeOptions, engine: Engine) -> None:
                          "use a multilingual model such as base", code="unsupported_task")
 
 
-def speech_regions(samples: np.ndarray) -> list[tuple[float, float]]:
-    """Where Silero VAD hears speech, in seconds from the window's start."""
+def speech_regions(samples: np.ndarray, *, batched: bool = False) -> list[tuple[float, float]]:
+    """Where Silero VAD hears speech, in seconds from the window's start. For batched
+    decoding the regions are cut finer (pauses of 160 ms) and padded as its clips need,
+    at most a clip long once padded: the engine builds its batch from them."""
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    stamps = get_speech_timestamps(samples, VadOptions(min_speech_duration_ms=100))
+    vad = VadOptions(min_speech_duration_ms=100)
+    if batched:  # (max_speech_duration_s already leaves room for the padding)
+        vad = VadOptions(min_speech_duration_ms=100, min_silence_duration_ms=160,
+                         speech_pad_ms=BATCH_SPEECH_PAD_MS, max_speech_duration_s=BATCH_CHUNK_SECONDS)
+    stamps = get_speech_timestamps(samples, vad)
     return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
 
 

@@ -60,3 +60,51 @@ def test_an_hour_long_recording_is_transcribed_on_one_timeline(engine_settings, 
     assert "window" in words(last["text"])
     assert last["start"] == pytest.approx(3597.6, abs=2.0)
     assert 3599 < last["words"][-1]["end"] <= result["duration"] + 0.5
+
+
+def test_batched_decoding_keeps_every_sentence_in_order_on_one_timeline(
+        engine_settings, report_wav, window_wav, tmp_path):
+    """Batches built from the transcriber's own speech regions, over several windows:
+    nothing dropped or repeated, times on the recording's timeline."""
+    engine, settings = engine_settings
+    settings = dataclasses.replace(settings, window_seconds=30)  # a batch of 2 widens it to 60 s
+    audio = tmp_path / "meeting.ogg"
+    _speech_with_pauses([report_wav, window_wav] * 8, audio, [2.0] * 16)  # about 90 s
+    result = transcribe_file(str(audio), TranscribeOptions(temperature=0.0, batch_size=2),
+                             engine, settings)
+    assert result["options"]["batch_size"] == 2
+    said = words(result["text"])
+    assert said.count("friday") == 8 and said.count("window") == 8
+    starts = [s["start"] for s in result["segments"]]
+    assert starts == sorted(starts) and starts[-1] > 75
+    assert result["segments"][-1]["end"] <= result["duration"] + 0.5
+
+
+def test_batch_clips_join_speech_up_to_the_clip_length_and_never_cut_it_off():
+    from whisper_server.engines.base import BATCH_CHUNK_SECONDS
+    from whisper_server.engines.faster import clips
+
+    assert BATCH_CHUNK_SECONDS == 30
+    speech = [(0.0, 5.0), (5.5, 20.0), (21.0, 30.0), (31.0, 32.0), (40.0, 105.0)]  # clips of 30 s
+    assert clips(speech) == [{"start": 0.0, "end": 30.0}, {"start": 31.0, "end": 32.0},
+                             {"start": 40.0, "end": 70.0}, {"start": 70.0, "end": 100.0},
+                             {"start": 100.0, "end": 105.0}]
+    assert clips([]) == []
+
+
+def test_a_batched_clip_is_split_into_sentences_and_at_long_pauses():
+    from whisper_server.engines.base import Segment, Word
+    from whisper_server.engines.faster import sentences
+
+    said = [(" Open", 0.0, 0.4), (" the", 0.4, 0.6), (" file.", 0.6, 1.0), (" Then", 1.2, 1.5),
+            (" wait", 1.5, 1.8), (" and", 3.0, 3.2), (" go?", 3.2, 3.6)]
+    words = [Word(word=w, start=s, end=e, probability=0.9) for w, s, e in said]
+    clip = Segment(id=0, start=0.0, end=30.0, text="".join(w for w, _, _ in said), avg_logprob=-0.2,
+                   no_speech_prob=0.01, compression_ratio=1.1, words=words)
+    pieces = sentences(clip)
+    assert [p.text for p in pieces] == [" Open the file.", " Then wait", " and go?"]
+    assert [(p.start, p.end) for p in pieces] == [(0.0, 1.0), (1.2, 1.8), (3.0, 3.6)]
+    assert all(p.avg_logprob == -0.2 for p in pieces)
+    unsplit = Segment(id=0, start=0.0, end=2.0, text=" Hi", avg_logprob=-0.1, no_speech_prob=0.0,
+                      compression_ratio=1.0, words=None)
+    assert sentences(unsplit) == [unsplit]

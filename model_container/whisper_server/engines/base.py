@@ -49,13 +49,22 @@ class EngineInfo:
     multilingual: bool
 
 
+# Batched decoding: each item of a batch is a clip of at most BATCH_CHUNK_SECONDS, cut
+# around speech that the VAD padded by BATCH_SPEECH_PAD_MS (engines/faster.py says why).
+BATCH_CHUNK_SECONDS = 30
+BATCH_SPEECH_PAD_MS = 600
+
+
 class Engine(Protocol):
     info: EngineInfo
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
-                   language: str | None, batch_size: int) -> EngineResult:
+                   language: str | None, batch_size: int,
+                   speech: list[tuple[float, float]]) -> EngineResult:
         """Transcribe 16 kHz mono float32 audio. `language` overrides options.language
-        (the transcriber detects it once on the first window); `batch_size` 0 is sequential."""
+        (the transcriber detects it once on the first window); `batch_size` 0 is sequential.
+        `speech`: where the transcriber's VAD heard speech, in seconds (a batched engine
+        cuts its clips from it)."""
 
 
 def temperatures(options: TranscribeOptions) -> tuple[float, ...]:

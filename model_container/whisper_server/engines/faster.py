@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..models import ModelLocation
 from ..options import TranscribeOptions
-from .base import EngineInfo, EngineResult, Segment, Word, temperatures
+from .base import BATCH_CHUNK_SECONDS, EngineInfo, EngineResult, Segment, Word, temperatures
+
+SENTENCE_ENDS = (".", "?", "!")
+SENTENCE_PAUSE_SECONDS = 0.6  # a pause this long between words also starts a new segment
 
 
 def cuda_available() -> bool:
@@ -32,7 +37,8 @@ class FasterWhisperEngine:
                                compute_type=compute_type, multilingual=self.model.model.is_multilingual)
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
-                   language: str | None, batch_size: int) -> EngineResult:
+                   language: str | None, batch_size: int,
+                   speech: list[tuple[float, float]]) -> EngineResult:
         common = dict(
             language=language,
             task=options.task,
@@ -43,33 +49,68 @@ class FasterWhisperEngine:
             vad_filter=options.vad_filter,
         )
         if batch_size > 0:
-            # The batched pipeline decodes each chunk of VAD speech once, with no second
-            # pass: what Whisper leaves out of a chunk is lost. With the library's defaults
-            # it dropped 7-15% of the words of real speech with pauses. Timestamps on,
-            # chunks of at most 24 s (room after the last words, so the decoder does not
-            # stop early) and 600 ms of padding around speech (joined clips keep part of
-            # their pause) kept the WER at 0-1.4% on three real-speech test recordings, never
-            # more than 0.01 above sequential decoding; 25-30 s chunks or 400 ms of padding
-            # lost 1-8% on some of them (benchmarks/bench_engine.py measures one of them).
-            # 160 ms is the library's own batched min_silence: a dict must restate it.
+            # The batched pipeline decodes each clip once, with no second pass: what Whisper
+            # leaves out of a clip is lost (the library's own VAD chunking dropped 13% of the
+            # words of the benchmark's 11 minutes of real speech). Clips cut from the speech
+            # the transcriber's VAD already found (padded by 600 ms, pauses between phrases
+            # kept, up to 30 s) lost none, on the CPU and on an H200, and need no second
+            # VAD pass. Timestamp tokens made batched decoding about 10 times slower on the
+            # GPU (no faster than sequential): a clip comes back as one piece of up to 30 s,
+            # too long for subtitles, so its words are aligned and it is split into
+            # sentences (see the README's benchmark section for what each step costs).
             common.pop("vad_filter")
-            segments, info = self.batched.transcribe(
-                audio, batch_size=batch_size, without_timestamps=False, chunk_length=24,
-                vad_parameters={"min_silence_duration_ms": 160, "speech_pad_ms": 600},
-                **common)
+            common["word_timestamps"] = True
+            pieces, info = self.batched.transcribe(
+                audio, batch_size=batch_size, without_timestamps=True,
+                chunk_length=BATCH_CHUNK_SECONDS, clip_timestamps=clips(speech), **common)
+            result = [sentence for piece in pieces for sentence in sentences(_segment(piece))]
         else:
-            segments, info = self.model.transcribe(audio, **common)
-        result = [_segment(i, s) for i, s in enumerate(segments)]  # decoding runs here
+            found, info = self.model.transcribe(audio, **common)
+            result = [_segment(s) for s in found]  # decoding runs here
+        for index, segment in enumerate(result):
+            segment.id = index
         return EngineResult(language=info.language,
                             language_probability=float(info.language_probability),
                             segments=result)
 
 
-def _segment(index: int, s) -> Segment:
+def _segment(s) -> Segment:
     words = None
     if s.words is not None:
         words = [Word(word=w.word, start=float(w.start), end=float(w.end),
                       probability=float(w.probability)) for w in s.words]
-    return Segment(id=index, start=float(s.start), end=float(s.end), text=s.text,
+    return Segment(id=0, start=float(s.start), end=float(s.end), text=s.text,
                    avg_logprob=float(s.avg_logprob), no_speech_prob=float(s.no_speech_prob),
                    compression_ratio=float(s.compression_ratio), words=words)
+
+
+def clips(speech: list[tuple[float, float]]) -> list[dict]:
+    """Consecutive speech regions joined into clips of at most BATCH_CHUNK_SECONDS, the
+    pauses between them kept: one clip is one item of a batch."""
+    joined: list[dict] = []
+    for start, end in speech:
+        if joined and end - joined[-1]["start"] <= BATCH_CHUNK_SECONDS:
+            joined[-1]["end"] = end
+            continue
+        while end - start > BATCH_CHUNK_SECONDS:  # the VAD splits long speech; just in case
+            joined.append({"start": start, "end": start + BATCH_CHUNK_SECONDS})
+            start += BATCH_CHUNK_SECONDS
+        joined.append({"start": start, "end": end})
+    return joined
+
+
+def sentences(piece: Segment) -> list[Segment]:
+    """Split a batched clip (up to 30 s, one piece of text) at the ends of its sentences
+    and at long pauses, using its word timings. The pieces keep the clip's scores."""
+    words = piece.words or []
+    groups: list[list[Word]] = []
+    for word in words:
+        if (not groups or groups[-1][-1].word.rstrip().endswith(SENTENCE_ENDS)
+                or word.start - groups[-1][-1].end >= SENTENCE_PAUSE_SECONDS):
+            groups.append([])
+        groups[-1].append(word)
+    if len(groups) < 2:
+        return [piece]
+    return [dataclasses.replace(piece, start=group[0].start, end=group[-1].end,
+                                text="".join(w.word for w in group), words=group)
+            for group in groups]

@@ -49,10 +49,11 @@ class OpenAIWhisperEngine:
                                multilingual=self.model.is_multilingual)
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
-                   language: str | None, batch_size: int) -> EngineResult:
+                   language: str | None, batch_size: int,
+                   speech: list[tuple[float, float]]) -> EngineResult:
         import whisper
 
-        # openai-whisper has no batched long-form mode: batch_size is ignored.
+        # openai-whisper has no batched long-form mode: batch_size and speech are ignored.
         if language is None and self.info.multilingual:
             language, probability = self._detect(audio)
         else:
