@@ -109,8 +109,8 @@ class Inference(Construct):
                     "WHISPER_MODEL": config.model,
                     "MAX_CONCURRENT_TRANSCRIPTIONS": str(config.max_concurrent_invocations),
                     # The endpoint runs on a GPU: batched inference of long audio pays off
-                    # there (several times faster), unlike on a small CPU machine.
-                    "WHISPER_BATCH_SIZE": "8",
+                    # there (3.2 times sequential at batch 16 on an H200, same words; README).
+                    "WHISPER_BATCH_SIZE": "16",
                 },
             ),
         )

@@ -41,7 +41,7 @@ def test_model_runs_the_container_image_with_its_settings(synth, template):
             "Image": {"Fn::Sub": Match.string_like_regexp(
                 r"\.dkr\.ecr\..*/cdk-hnb659fds-container-assets-.*:[0-9a-f]{64}$")},
             "Environment": {"WHISPER_ENGINE": "faster-whisper", "WHISPER_MODEL": "tiny.en",
-                            "MAX_CONCURRENT_TRANSCRIPTIONS": "1", "WHISPER_BATCH_SIZE": "8"},
+                            "MAX_CONCURRENT_TRANSCRIPTIONS": "1", "WHISPER_BATCH_SIZE": "16"},
         }})
     role_id, _ = one(synth, "AWS::IAM::Role", "InferenceExecutionRole")
     _, model = one(synth, "AWS::SageMaker::Model")

@@ -108,3 +108,27 @@ def test_a_batched_clip_is_split_into_sentences_and_at_long_pauses():
     unsplit = Segment(id=0, start=0.0, end=2.0, text=" Hi", avg_logprob=-0.1, no_speech_prob=0.0,
                       compression_ratio=1.0, words=None)
     assert sentences(unsplit) == [unsplit]
+
+
+def test_a_windows_tail_is_held_back_for_the_next_window():
+    """Sentences near a window's end (and audio after its last sentence) are decoded again
+    at the start of the next window, with what follows them."""
+    import numpy as np
+
+    from whisper_server.audio import SAMPLE_RATE, Window
+    from whisper_server.engines.base import Segment
+    from whisper_server.transcriber import _hold_back
+
+    def seg(start, end):
+        return Segment(id=0, start=start, end=end, text="x", avg_logprob=0, no_speech_prob=0,
+                       compression_ratio=1)
+
+    window = Window(offset=100.0, samples=np.zeros(60 * SAMPLE_RATE, dtype=np.float32))
+    kept, tail = _hold_back(window, [seg(0, 20), seg(20, 50), seg(50, 57), seg(57, 60)])
+    assert [s.start for s in kept] == [0, 20] and tail.offset == 150.0
+    assert len(tail.samples) == 10 * SAMPLE_RATE
+    kept, tail = _hold_back(window, [seg(0, 40), seg(40, 48)])  # nothing heard after 48 s
+    assert len(kept) == 2 and tail.offset == 148.0
+    kept, tail = _hold_back(window, [seg(0, 10), seg(10, 58)])  # one long stretch
+    assert len(kept) == 2 and tail is None
+    assert _hold_back(window, []) == ([], None)
