@@ -31,6 +31,7 @@ class Probe:
 class Window:
     offset: float  # seconds from the start of the recording
     samples: np.ndarray  # float32, mono, 16 kHz
+    last: bool = False  # the recording's final window
 
 
 def probe(path: str, *, max_seconds: float) -> Probe:
@@ -67,8 +68,10 @@ class WindowReader:
     """Iterate over the decoded audio in windows of about `window_seconds`.
 
     Windows end at the quietest tenth of a second near the boundary, so that a cut rarely
-    falls inside a word. After iteration, `duration` holds the decoded length and
-    `warnings` anything a person should know (a damaged or truncated file).
+    falls inside a word. `put_back(seconds)` after a window has its last seconds read
+    again at the start of the next one (windows keep their size, so memory stays flat).
+    After iteration, `duration` holds the decoded length and `warnings` anything a person
+    should know (a damaged or truncated file).
     """
 
     def __init__(self, path: str, *, window_seconds: float, max_seconds: float):
@@ -77,6 +80,10 @@ class WindowReader:
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         self.total_samples = 0
         self.warnings: list[str] = []
+        self._put_back = 0
+
+    def put_back(self, seconds: float) -> None:
+        self._put_back = int(seconds * SAMPLE_RATE)
 
     @property
     def duration(self) -> float:
@@ -124,11 +131,14 @@ class WindowReader:
             if pending_len >= self.window + _CUT_SEARCH_SECONDS * SAMPLE_RATE:
                 buffer = np.concatenate(pending)
                 cut = _quiet_cut(buffer, self.window)
+                # Not the last window: at least the cut search's seconds are still pending.
                 yield Window(offset / SAMPLE_RATE, _to_float(buffer[:cut]))
+                cut -= min(self._put_back, cut // 2)  # at most half: the reading moves on
+                self._put_back = 0
                 offset += cut
                 pending, pending_len = [buffer[cut:]], len(buffer) - cut
         if pending_len:
-            yield Window(offset / SAMPLE_RATE, _to_float(np.concatenate(pending)))
+            yield Window(offset / SAMPLE_RATE, _to_float(np.concatenate(pending)), last=True)
 
 
 def _quiet_cut(buffer: np.ndarray, target: int) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +22,7 @@ SPEECH_MARGIN_SECONDS = 0.5
 # silence padding after a window's last words it sometimes repeats a sentence.
 PAST_END_SECONDS = 1.0
 HOLD_BACK_SECONDS = 5.0
+MAX_HELD_BACK_SECONDS = 30.0
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
@@ -45,10 +45,7 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
     segments: list[Segment] = []
     inference = decode = vad = 0.0
     mark = time.perf_counter()
-    held_back: Window | None = None
-    for window, last in _with_last(reader):
-        if held_back is not None:  # the previous window's tail goes first
-            window = Window(held_back.offset, np.concatenate([held_back.samples, window.samples]))
+    for window in reader:
         decode += time.perf_counter() - mark
         mark = time.perf_counter()
         speech = speech_regions(window.samples, batched=batch_size > 0)
@@ -63,7 +60,9 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
             length = len(window.samples) / SAMPLE_RATE
             found = [s for s in result.segments
                      if _near_speech(s, speech) and s.end <= length + PAST_END_SECONDS]
-        found, held_back = (found, None) if last else _hold_back(window, found)
+        if not window.last:
+            found, tail_seconds = _hold_back(window, found)
+            reader.put_back(tail_seconds)
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -104,18 +103,7 @@ def check_options(options: TranscribeOptions, engine: Engine) -> None:
                          "use a multilingual model such as base", code="unsupported_task")
 
 
-def _with_last(windows: Iterable[Window]) -> Iterator[tuple[Window, bool]]:
-    """Each window with whether it is the last (the next one is decoded first)."""
-    iterator = iter(windows)
-    current = next(iterator, None)
-    for following in iterator:
-        yield current, False
-        current = following
-    if current is not None:
-        yield current, True
-
-
-def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], Window | None]:
+def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], float]:
     """The tail of a window that is transcribed again at the start of the next one.
 
     Whisper decodes the end of a window without the audio that follows: its last sentence
@@ -123,16 +111,17 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], Win
     (measured: 9 extra words at one boundary of 120 s windows, 72 over ten 60 s windows).
     The segments that end in the window's last HOLD_BACK_SECONDS are dropped, and the
     audio from the first of them goes on into the next window, so every sentence is
-    decoded with what comes after it. Returns the segments kept and the tail, if any."""
+    decoded with what comes after it. Returns the segments kept and the tail's seconds."""
     length = len(window.samples) / SAMPLE_RATE
     late = [s for s in found if s.end > length - HOLD_BACK_SECONDS]
     # Without a late segment, what follows the last one goes on (Whisper sometimes leaves
     # a window's last words out altogether).
     cut = min(s.start for s in late) if late else max((s.end for s in found), default=length)
-    if cut >= length or cut < length / 2:  # nothing left; or carrying on would never end
-        return found, None
-    kept = [s for s in found if s.start < cut]
-    return kept, Window(window.offset + cut, window.samples[int(cut * SAMPLE_RATE):])
+    # Nothing left; or more than a Whisper chunk to decode again (a long quiet stretch, or
+    # one long segment): not worth it.
+    if cut >= length or cut < length - MAX_HELD_BACK_SECONDS:
+        return found, 0.0
+    return [s for s in found if s.start < cut], length - cut
 
 
 def speech_regions(samples: np.ndarray, *, batched: bool = False) -> list[tuple[float, float]]:
