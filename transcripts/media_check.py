@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from functools import cache
 
 
-def _ffprobe_command() -> list[str] | None:
+@cache  # looked up once per process, not on every upload
+def _ffprobe_command() -> tuple[str, ...] | None:
     """ffprobe, at a lower priority where `nice` exists: it runs on the web process's cores,
     and a burst of uploads must not slow the pages people are reading (bench_load.py)."""
     ffprobe = shutil.which("ffprobe")
     if ffprobe is None:
         return None
-    return ["nice", "-n", "10", ffprobe] if shutil.which("nice") else [ffprobe]
+    return ("nice", "-n", "10", ffprobe) if shutil.which("nice") else (ffprobe,)
 
 
 class NotAudio(ValueError):

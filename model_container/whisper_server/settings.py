@@ -46,9 +46,9 @@ class Settings:
     # Long audio is decoded and transcribed in windows this long: peak memory follows the
     # window, not the recording (measured: 342 MB for 1 minute, 412 MB for 60 minutes).
     window_seconds: int = 120
-    # Batched inference for long audio, off by default: on two CPU cores it is about twice as
-    # fast but needs about 1 GB and drops a few words in a thousand (benchmarks/). On a GPU
-    # it is several times faster: set WHISPER_BATCH_SIZE=8 there. A request may ask for it.
+    # Batched inference for long audio, off by default: on two CPU cores it is about 1.5 times
+    # as fast but needs about 1 GB (README, Benchmarks). On a GPU it is about 3 times as fast
+    # with the same words: set WHISPER_BATCH_SIZE=16 there. A request may ask for it.
     batch_size: int = 0
     batch_min_seconds: int = 600  # with batch_size > 0: audio at least this long is batched
     allowed_input_dirs: tuple[str, ...] = field(default_factory=tuple)

@@ -84,17 +84,17 @@ def _segment(s) -> Segment:
                    compression_ratio=float(s.compression_ratio), words=words)
 
 
-def clips(speech: list[tuple[float, float]]) -> list[dict]:
-    """Consecutive speech regions joined into clips of at most BATCH_CHUNK_SECONDS, the
-    pauses between them kept: one clip is one item of a batch."""
+def clips(speech: list[tuple[float, float]], max_seconds: float = BATCH_CHUNK_SECONDS) -> list[dict]:
+    """Consecutive speech regions joined into clips of at most `max_seconds`, the pauses
+    between them kept: one clip is one item of a batch."""
     joined: list[dict] = []
     for start, end in speech:
-        if joined and end - joined[-1]["start"] <= BATCH_CHUNK_SECONDS:
+        if joined and end - joined[-1]["start"] <= max_seconds:
             joined[-1]["end"] = end
             continue
-        while end - start > BATCH_CHUNK_SECONDS:  # the VAD splits long speech; just in case
-            joined.append({"start": start, "end": start + BATCH_CHUNK_SECONDS})
-            start += BATCH_CHUNK_SECONDS
+        while end - start > max_seconds:  # the VAD splits long speech; just in case
+            joined.append({"start": start, "end": start + max_seconds})
+            start += max_seconds
         joined.append({"start": start, "end": end})
     return joined
 
