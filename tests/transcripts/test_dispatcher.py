@@ -111,8 +111,9 @@ def test_a_job_another_dispatcher_holds_is_left_alone(client, alice, report_wav,
 async def test_the_running_dispatcher_takes_a_job_as_soon_as_it_is_uploaded(
         client, alice, report_wav, model_server, settings):
     settings.DISPATCHER_POLL_SECONDS = 120  # prove the wake-up, not the fallback poll
-    runner = asyncio.create_task(Dispatcher(container_url=model_server.url).run())
-    await asyncio.sleep(0.2)
+    dispatcher = Dispatcher(container_url=model_server.url)
+    runner = asyncio.create_task(dispatcher.run())
+    await asyncio.wait_for(dispatcher.listening.wait(), timeout=30)  # it has joined the group
     job = await sync_to_async(upload)(client, alice, report_wav)
     for _ in range(200):
         await asyncio.sleep(0.1)

@@ -56,6 +56,7 @@ class Dispatcher:
         self.concurrency = concurrency or settings.DISPATCHER_CONCURRENCY
         self.lease_seconds = settings.DISPATCHER_LEASE_SECONDS
         self.session = requests.Session()
+        self.listening = asyncio.Event()  # set once wake-ups can reach the running loop
 
     # ------------------------------------------------------------------ one job, synchronously
 
@@ -127,9 +128,11 @@ class Dispatcher:
     async def _listen(self, wake: asyncio.Event) -> None:
         layer = get_channel_layer()
         if layer is None:
+            self.listening.set()  # nothing to listen to: the poll finds the jobs
             return
         channel = await layer.new_channel()
         await layer.group_add(services.DISPATCHER_GROUP, channel)
+        self.listening.set()
         while True:
             await layer.receive(channel)
             wake.set()
