@@ -53,16 +53,17 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         mark = time.perf_counter()
         found: list[Segment] = []
         if speech:
+            length = len(window.samples) / SAMPLE_RATE
+            stop_after = None if window.last else length - HOLD_BACK_SECONDS
             result = engine.transcribe(window.samples, options, language=language,
-                                       batch_size=batch_size, speech=speech)
+                                       batch_size=batch_size, speech=speech, stop_after=stop_after)
             if language is None:  # detected once, on the first window with speech
                 language, language_probability = result.language, result.language_probability
-            length = len(window.samples) / SAMPLE_RATE
-            found = [s for s in result.segments
-                     if _near_speech(s, speech) and s.end <= length + PAST_END_SECONDS]
-        if not window.last:
-            found, tail_seconds = _hold_back(window, found)
-            reader.put_back(tail_seconds)
+            found = result.segments
+            if not window.last:
+                found, tail_seconds = _hold_back(window, found)
+                reader.put_back(tail_seconds)
+            found = [s for s in found if _near_speech(s, speech) and s.end <= length + PAST_END_SECONDS]
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -111,15 +112,17 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
     (measured: 9 extra words at one boundary of 120 s windows, 72 over ten 60 s windows).
     The segments that end in the window's last HOLD_BACK_SECONDS are dropped, and the
     audio from the first of them goes on into the next window, so every sentence is
-    decoded with what comes after it. Returns the segments kept and the tail's seconds."""
+    decoded with what comes after it (the engine may stop decoding at that segment).
+    Returns the segments kept and the tail's seconds."""
     length = len(window.samples) / SAMPLE_RATE
     late = [s for s in found if s.end > length - HOLD_BACK_SECONDS]
-    # Without a late segment, what follows the last one goes on (Whisper sometimes leaves
-    # a window's last words out altogether).
-    cut = min(s.start for s in late) if late else max((s.end for s in found), default=length)
-    # Nothing left; or more than a Whisper chunk to decode again (a long quiet stretch, or
-    # one long segment): not worth it.
-    if cut >= length or cut < length - MAX_HELD_BACK_SECONDS:
+    cut = min((s.start for s in late), default=length)
+    # Without a late segment, what follows the last one goes on (Whisper sometimes leaves a
+    # window's last words out altogether). So does what follows one long late segment:
+    # more than a Whisper chunk to decode again is not worth it.
+    if cut < length - MAX_HELD_BACK_SECONDS or not late:
+        cut = max((s.end for s in found), default=length)
+    if cut >= length:
         return found, 0.0
     return [s for s in found if s.start < cut], length - cut
 

@@ -10,12 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
 from tests.conftest import words
 from tests.transcripts.conftest import upload
 from devtools.servers import free_port
+from transcripts import services
 from transcripts.backends.invocation import custom_attributes
 from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher
 from transcripts.models import Job
@@ -108,20 +110,44 @@ def test_a_job_another_dispatcher_holds_is_left_alone(client, alice, report_wav,
     assert Dispatcher(container_url=model_server.url).process_next() is False
 
 
-async def test_the_running_dispatcher_takes_a_job_as_soon_as_it_is_uploaded(
-        client, alice, report_wav, model_server, settings):
-    settings.DISPATCHER_POLL_SECONDS = 120  # prove the wake-up, not the fallback poll
+async def _upload_to_running_dispatcher(client, alice, audio, model_server) -> Job:
+    """Uploads while a dispatcher runs and returns the job once it completed (or ~20 s)."""
     dispatcher = Dispatcher(container_url=model_server.url)
     runner = asyncio.create_task(dispatcher.run())
     await asyncio.wait_for(dispatcher.listening.wait(), timeout=30)  # it has joined the group
-    job = await sync_to_async(upload)(client, alice, report_wav)
+    job = await sync_to_async(upload)(client, alice, audio)
     for _ in range(200):
         await asyncio.sleep(0.1)
         await sync_to_async(job.refresh_from_db)()
         if job.status == "completed":
             break
     runner.cancel()
-    assert job.status == "completed"
+    return job
+
+
+async def test_the_running_dispatcher_takes_a_job_as_soon_as_it_is_uploaded(
+        client, alice, report_wav, model_server, settings):
+    settings.DISPATCHER_POLL_SECONDS = 120  # prove the wake-up, not the fallback poll
+    job = await _upload_to_running_dispatcher(client, alice, report_wav, model_server)
+    assert job.status == "completed", (job.status, job.failure_reason)
+
+
+async def test_a_step_that_raises_is_retried_at_once_not_after_the_poll_interval(
+        client, alice, report_wav, model_server, settings, monkeypatch):
+    """The wake-up for a new job can be spent on a step that fails (SQLite answers "database
+    table is locked" while another connection reads): the job must not wait for the poll."""
+    settings.DISPATCHER_POLL_SECONDS = 120
+    claim, failures = services.job_claim_next, []
+
+    def locked_once(**kwargs):
+        if not failures and Job.objects.filter(status="queued").exists():  # the wake-up's step
+            failures.append(1)
+            raise OperationalError("database table is locked: transcripts_job")
+        return claim(**kwargs)
+
+    monkeypatch.setattr(services, "job_claim_next", locked_once)
+    job = await _upload_to_running_dispatcher(client, alice, report_wav, model_server)
+    assert failures and job.status == "completed", (job.status, job.failure_reason)
 
 
 def test_options_travel_as_sagemaker_custom_attributes():

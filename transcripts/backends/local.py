@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # model-server failures (5xx, crashes) before a job fails for good
 RETRY_FACTORS = (1, 6, 24)  # back-off before the next try, in DISPATCHER_RETRY_SECONDS
 UNREACHABLE_DELAY = 5  # the model server is down: jobs wait, none fails for that
+STEP_RETRY_SECONDS = 1  # after a step that raised
 
 
 class LocalBackend:
@@ -140,10 +141,17 @@ class Dispatcher:
     async def _work(self, wake: asyncio.Event) -> None:
         step = sync_to_async(self._step, thread_sensitive=False)
         while True:
-            if await step():
-                continue
             try:
-                await asyncio.wait_for(wake.wait(), timeout=settings.DISPATCHER_POLL_SECONDS)
+                if await step():
+                    continue
+                pause = settings.DISPATCHER_POLL_SECONDS
+            except Exception:  # one bad step must not stop the dispatcher
+                log.exception("dispatcher step failed")
+                # Often passing (a database briefly locked): try again soon rather than after
+                # a whole poll interval, in case the wake-up for a new job was spent on it.
+                pause = min(STEP_RETRY_SECONDS, settings.DISPATCHER_POLL_SECONDS)
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=pause)
             except asyncio.TimeoutError:
                 pass
             wake.clear()
@@ -152,9 +160,6 @@ class Dispatcher:
         close_old_connections()
         try:
             return self.process_next()
-        except Exception:  # one bad job must not stop the dispatcher
-            log.exception("dispatcher step failed")
-            return False
         finally:
             close_old_connections()
 

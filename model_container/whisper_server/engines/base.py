@@ -60,11 +60,14 @@ class Engine(Protocol):
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
                    language: str | None, batch_size: int,
-                   speech: list[tuple[float, float]]) -> EngineResult:
+                   speech: list[tuple[float, float]],
+                   stop_after: float | None = None) -> EngineResult:
         """Transcribe 16 kHz mono float32 audio. `language` overrides options.language
         (the transcriber detects it once on the first window); `batch_size` 0 is sequential.
         `speech`: where the transcriber's VAD heard speech, in seconds (a batched engine
-        cuts its clips from it)."""
+        cuts its clips from it). `stop_after`: the engine may stop once it has returned a
+        segment that ends later than this (the transcriber decodes the rest again with the
+        next window); an engine that cannot stop early decodes everything."""
 
 
 def temperatures(options: TranscribeOptions) -> tuple[float, ...]:

@@ -38,7 +38,8 @@ class FasterWhisperEngine:
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
                    language: str | None, batch_size: int,
-                   speech: list[tuple[float, float]]) -> EngineResult:
+                   speech: list[tuple[float, float]],
+                   stop_after: float | None = None) -> EngineResult:
         common = dict(
             language=language,
             task=options.task,
@@ -66,7 +67,14 @@ class FasterWhisperEngine:
             result = [sentence for piece in pieces for sentence in sentences(_segment(piece))]
         else:
             found, info = self.model.transcribe(audio, **common)
-            result = [_segment(s) for s in found]  # decoding runs here
+            result = []
+            for segment in found:  # decoding runs here, 30 s at a time
+                result.append(_segment(segment))
+                if stop_after is not None and segment.end > stop_after:
+                    # The rest is decoded again with the next window. Decoding it here is
+                    # worse than wasted: in the silence padding after a window's end Whisper
+                    # tends to repeat its last sentence until it runs out of tokens.
+                    break
         for index, segment in enumerate(result):
             segment.id = index
         return EngineResult(language=info.language,

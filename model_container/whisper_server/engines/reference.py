@@ -50,10 +50,12 @@ class OpenAIWhisperEngine:
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
                    language: str | None, batch_size: int,
-                   speech: list[tuple[float, float]]) -> EngineResult:
+                   speech: list[tuple[float, float]],
+                   stop_after: float | None = None) -> EngineResult:
         import whisper
 
-        # openai-whisper has no batched long-form mode: batch_size and speech are ignored.
+        # openai-whisper has no batched long-form mode, and decodes the whole audio before it
+        # returns: batch_size, speech and stop_after are ignored.
         if language is None and self.info.multilingual:
             language, probability = self._detect(audio)
         else:
