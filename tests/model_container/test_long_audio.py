@@ -119,8 +119,8 @@ def test_a_windows_tail_is_held_back_for_the_next_window():
     from whisper_server.engines.base import Segment
     from whisper_server.transcriber import _hold_back
 
-    def seg(start, end):
-        return Segment(id=0, start=start, end=end, text="x", avg_logprob=0, no_speech_prob=0,
+    def seg(start, end, text="x"):
+        return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
                        compression_ratio=1)
 
     window = Window(offset=100.0, samples=np.zeros(60 * SAMPLE_RATE, dtype=np.float32))
@@ -131,3 +131,42 @@ def test_a_windows_tail_is_held_back_for_the_next_window():
     kept, tail = _hold_back(window, [seg(0, 10), seg(10, 58)])  # one long stretch: kept,
     assert len(kept) == 2 and tail == 2  # and what follows it goes on
     assert _hold_back(window, []) == ([], 0)
+    # A late segment that ends a sentence begun in the segment before: from its start.
+    kept, tail = _hold_back(window, [seg(0, 20, " A."), seg(35, 45, " And so my"),
+                                     seg(45, 57, " fellow Americans.")])
+    assert [s.start for s in kept] == [0] and tail == 25
+
+
+def test_speech_after_the_recordings_last_segment_is_decoded_again():
+    """Whisper sometimes stops before a recording's last sentence: where the VAD hears
+    speech on after the last segment, that stretch is transcribed once more, on its own."""
+    import numpy as np
+
+    from whisper_server.audio import SAMPLE_RATE, Window
+    from whisper_server.engines.base import EngineResult, Segment
+    from whisper_server.options import TranscribeOptions
+    from whisper_server.transcriber import _last_words
+
+    def seg(start, end, text):
+        return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
+                       compression_ratio=1)
+
+    class Listener:  # hears one sentence in whatever it is given
+        def __init__(self):
+            self.given = []
+
+        def transcribe(self, audio, options, *, language, batch_size, speech, stop_after=None):
+            self.given.append((len(audio) / SAMPLE_RATE, speech))
+            return EngineResult(language="en", language_probability=1.0,
+                                segments=[seg(0.5, 4.0, " The last words.")])
+
+    window = Window(offset=600.0, samples=np.zeros(22 * SAMPLE_RATE, dtype=np.float32), last=True)
+    engine, options = Listener(), TranscribeOptions()
+    heard = [seg(0.0, 10.0, " Most of it.")]
+    added = _last_words(window, heard, [(0.2, 9.8), (10.6, 15.0)], engine, options, "en", 0)
+    [(seconds, speech)] = engine.given
+    assert seconds == 12.0 and speech == [pytest.approx((0.6, 5.0))]
+    assert [(s.start, s.end, s.text) for s in added] == [(10.5, 14.0, " The last words.")]
+    # Speech that ends with the last segment: nothing is decoded again.
+    assert _last_words(window, heard, [(0.2, 10.4)], engine, options, "en", 0) == []
+    assert len(engine.given) == 1

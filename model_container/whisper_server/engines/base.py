@@ -54,6 +54,8 @@ class EngineInfo:
 BATCH_CHUNK_SECONDS = 30
 BATCH_SPEECH_PAD_MS = 600
 
+SENTENCE_ENDS = (".", "?", "!")  # how a segment's text or a word ends a sentence
+
 
 class Engine(Protocol):
     info: EngineInfo

@@ -8,9 +8,10 @@ import numpy as np
 
 from ..models import ModelLocation
 from ..options import TranscribeOptions
-from .base import BATCH_CHUNK_SECONDS, EngineInfo, EngineResult, Segment, Word, temperatures
+from .base import (BATCH_CHUNK_SECONDS, SENTENCE_ENDS, EngineInfo, EngineResult, Segment, Word,
+                   temperatures)
+from .features import SlicedFeatureExtractor
 
-SENTENCE_ENDS = (".", "?", "!")
 SENTENCE_PAUSE_SECONDS = 0.6  # a pause this long between words also starts a new segment
 
 
@@ -32,6 +33,8 @@ class FasterWhisperEngine:
         compute_type = compute_type or ("float16" if device == "cuda" else "int8")
         self.model = WhisperModel(str(location.path), device=device, compute_type=compute_type,
                                   cpu_threads=cpu_threads)
+        # The spectrogram of a whole window at once would make memory follow the window.
+        self.model.feature_extractor = SlicedFeatureExtractor.replacing(self.model.feature_extractor)
         self.batched = BatchedInferencePipeline(self.model)
         self.info = EngineInfo(engine="faster-whisper", model=location.name, device=device,
                                compute_type=compute_type, multilingual=self.model.model.is_multilingual)
