@@ -67,9 +67,10 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
             if not window.last:
                 found, tail_seconds = _hold_back(window, found)
                 reader.put_back(tail_seconds)
-            else:
-                found += _last_words(window, found, speech, engine, options, language, batch_size)
-            found = [s for s in found if _near_speech(s, speech) and s.end <= length + PAST_END_SECONDS]
+            found = [s for s in found if _credible(s, speech, length)]
+            if window.last:
+                found += [s for s in _last_words(window, found, speech, engine, options, language, batch_size)
+                          if _credible(s, speech, length)]
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -143,9 +144,10 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
 def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, float]],
                 engine: Engine, options: TranscribeOptions, language: str | None,
                 batch_size: int) -> list[Segment]:
-    """Whisper sometimes stops before the recording's last words (measured: the final
-    sentence of a 60-minute file). Where the VAD hears speech on after the last segment,
-    that stretch is decoded once more on its own; returns what it adds."""
+    """Whisper sometimes stops before the recording's last words, or times them past the
+    end (measured: the final sentence of the 10.7-minute benchmark file, at temperature 0).
+    Where the VAD hears speech go on after the last segment kept, that stretch is decoded
+    once more on its own; returns what it adds."""
     heard = max((s.end for s in found), default=0.0)
     length = len(window.samples) / SAMPLE_RATE
     if length - heard < UNHEARD_SECONDS or not any(end > heard + UNHEARD_SECONDS for _, end in speech):
@@ -156,9 +158,11 @@ def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, 
     return [_place(s, heard) for s in result.segments]
 
 
-def _near_speech(segment: Segment, speech: list[tuple[float, float]]) -> bool:
-    return any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
-               for start, end in speech) and bool(segment.text.strip())
+def _credible(segment: Segment, speech: list[tuple[float, float]], length: float) -> bool:
+    """Text near speech that the VAD found, and not timed well past the window's end."""
+    return (bool(segment.text.strip()) and segment.end <= length + PAST_END_SECONDS
+            and any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
+                    for start, end in speech))
 
 
 def _place(segment: Segment, offset: float) -> Segment:
