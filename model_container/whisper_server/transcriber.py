@@ -20,8 +20,6 @@ SPEECH_MARGIN_SECONDS = 0.5
 # Nor is text that Whisper times well past the end of the audio it was given: in the
 # silence padding after a window's last words it sometimes repeats a sentence.
 PAST_END_SECONDS = 1.0
-# Whisper's own limit: text that compresses more than this is a loop, not speech.
-MAX_COMPRESSION_RATIO = 2.4
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
 # Speech that goes on this long after the recording's last segment was left out by Whisper.
@@ -161,11 +159,8 @@ def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, 
 
 
 def _credible(segment: Segment, speech: list[tuple[float, float]], length: float) -> bool:
-    """Text near speech that the VAD found, not timed well past the window's end, and not a
-    repetition loop ("see you next time, see you next time, ..." in the silence after a
-    recording's last sentence, at temperature 0 where there is no fallback left)."""
+    """Text near speech that the VAD found, and not timed well past the window's end."""
     return (bool(segment.text.strip()) and segment.end <= length + PAST_END_SECONDS
-            and segment.compression_ratio <= MAX_COMPRESSION_RATIO
             and any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
                     for start, end in speech))
 
