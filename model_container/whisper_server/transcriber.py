@@ -69,8 +69,7 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
                 reader.put_back(tail_seconds)
             found = [s for s in found if _credible(s, speech, length)]
             if window.last:
-                found += [s for s in _last_words(window, found, speech, engine, options, language, batch_size)
-                          if _credible(s, speech, length)]
+                found += _last_words(window, found, speech, engine, options, language, batch_size)
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -147,7 +146,7 @@ def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, 
     """Whisper sometimes stops before the recording's last words, or times them past the
     end (measured: the final sentence of the 10.7-minute benchmark file, at temperature 0).
     Where the VAD hears speech go on after the last segment kept, that stretch is decoded
-    once more on its own; returns what it adds."""
+    once more on its own; returns the credible segments it adds."""
     heard = max((s.end for s in found), default=0.0)
     length = len(window.samples) / SAMPLE_RATE
     if length - heard < UNHEARD_SECONDS or not any(end > heard + UNHEARD_SECONDS for _, end in speech):
@@ -155,7 +154,7 @@ def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, 
     rest = [(max(start - heard, 0.0), end - heard) for start, end in speech if end > heard]
     result = engine.transcribe(window.samples[int(heard * SAMPLE_RATE):], options, language=language,
                                batch_size=batch_size, speech=rest)
-    return [_place(s, heard) for s in result.segments]
+    return [s for s in (_place(s, heard) for s in result.segments) if _credible(s, speech, length)]
 
 
 def _credible(segment: Segment, speech: list[tuple[float, float]], length: float) -> bool:
