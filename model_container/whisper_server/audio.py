@@ -72,8 +72,12 @@ class WindowReader:
     """Iterate over the decoded audio in windows of about `window_seconds`.
 
     Windows end at the quietest tenth of a second near the boundary, so that a cut rarely
-    falls inside a word. `put_back(seconds)` after a window has its last seconds read
-    again at the start of the next one (windows keep their size, so memory stays flat).
+    falls inside a word. A window is cut only while at least another window's worth of audio
+    follows it: the last window holds up to two windows' worth rather than leaving a short
+    remainder, since every cut costs the engine a second pass over the audio around it (a
+    3-minute recording is one window of the default 120 s, not a full one and a short one).
+    `put_back(seconds)` after a window has its last seconds read again at the start of the
+    next one (windows keep their size, so memory stays flat).
     After iteration, `duration` holds the decoded length and `warnings` anything a person
     should know (a damaged or truncated file).
 
@@ -141,10 +145,10 @@ class WindowReader:
                     code="audio_too_long")
             pending.append(samples)
             pending_len += len(samples)
-            if pending_len >= self.window + _CUT_SEARCH_SECONDS * SAMPLE_RATE:
+            if pending_len >= 2 * self.window + _CUT_SEARCH_SECONDS * SAMPLE_RATE:
                 buffer = np.concatenate(pending)
                 cut = _quiet_cut(buffer, self.window)
-                # Not the last window: at least the cut search's seconds are still pending.
+                # Not the last window: at least a window is still pending.
                 yield Window(offset / SAMPLE_RATE, _to_float(buffer[:cut]))
                 cut -= min(self._put_back, cut // 2)  # at most half: the reading moves on
                 self._put_back = 0
@@ -211,14 +215,18 @@ def _widen_pipe(stream) -> None:
 
 
 def _quiet_cut(buffer: np.ndarray, target: int) -> int:
-    """The start of the quietest 100 ms frame in the seconds before `target`."""
+    """The middle of the quietest 100 ms frame in the seconds before `target`; of frames as
+    quiet as that (a long pause), the latest: a window keeps its size, and the tail that
+    the transcriber puts back for the next window (at most half a window) stays within it."""
     start = max(target - _CUT_SEARCH_SECONDS * SAMPLE_RATE, _CUT_FRAME)
     region = buffer[start:target].astype(np.float32)
     frames = len(region) // _CUT_FRAME
     if frames == 0:
         return target
     energy = np.square(region[: frames * _CUT_FRAME]).reshape(frames, _CUT_FRAME).mean(axis=1)
-    return start + int(np.argmin(energy)) * _CUT_FRAME + _CUT_FRAME // 2
+    # "As quiet": within 10 %, or under one step of 16-bit audio (digital silence, dither).
+    quietest = int(np.flatnonzero(energy <= energy.min() * 1.1 + 1.0)[-1])
+    return start + quietest * _CUT_FRAME + _CUT_FRAME // 2
 
 
 def _to_float(samples: np.ndarray) -> np.ndarray:

@@ -43,8 +43,9 @@ class Settings:
     max_body_bytes: int = 1024**3  # SageMaker async accepts payloads up to 1 GB
     max_audio_seconds: int = 4 * 3600
     max_concurrent: int = 1  # transcriptions at once; more requests wait their turn
-    # Long audio is decoded and transcribed in windows this long: peak memory follows the
-    # window, not the recording (measured: 342 MB for 1 minute, 412 MB for 60 minutes).
+    # Long audio is decoded and transcribed in windows this long (the last one up to twice
+    # this): peak memory follows the window, not the recording (measured: 320 MB for
+    # 1 minute, 443 MB for 60 minutes).
     window_seconds: int = 120
     # Batched inference for long audio, off by default: on two CPU cores it is about 1.5 times
     # as fast but needs about 1 GB (README, Benchmarks). On a GPU it is about 3 times as fast

@@ -22,7 +22,7 @@ SPEECH_MARGIN_SECONDS = 0.5
 PAST_END_SECONDS = 1.0
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
-# Speech that goes on this long after the recording's last segment was left out by Whisper.
+# This much speech (by the VAD) with no segment over it was left out by Whisper.
 UNHEARD_SECONDS = 1.5
 
 
@@ -63,13 +63,13 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
                                        batch_size=batch_size, speech=speech, stop_after=stop_after)
             if language is None:  # detected once, on the first window with speech
                 language, language_probability = result.language, result.language_probability
-            found = result.segments
+            found, tail_seconds = result.segments, 0.0
             if not window.last:
                 found, tail_seconds = _hold_back(window, found)
                 reader.put_back(tail_seconds)
             found = [s for s in found if _credible(s, speech, length)]
-            if window.last:
-                found += _last_words(window, found, speech, engine, options, language, batch_size)
+            found = _with_unheard_speech(window, found, speech, length - tail_seconds,
+                                         engine, options, language)
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -140,21 +140,39 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
     return [s for s in found if s.start < cut], length - cut
 
 
-def _last_words(window: Window, found: list[Segment], speech: list[tuple[float, float]],
-                engine: Engine, options: TranscribeOptions, language: str | None,
-                batch_size: int) -> list[Segment]:
-    """Whisper sometimes stops before the recording's last words, or times them past the
-    end (measured: the final sentence of the 10.7-minute benchmark file, at temperature 0).
-    Where the VAD hears speech go on after the last segment kept, that stretch is decoded
-    once more on its own; returns the credible segments it adds."""
-    heard = max((s.end for s in found), default=0.0)
-    length = len(window.samples) / SAMPLE_RATE
-    if length - heard < UNHEARD_SECONDS or not any(end > heard + UNHEARD_SECONDS for _, end in speech):
-        return []
-    rest = [(max(start - heard, 0.0), end - heard) for start, end in speech if end > heard]
-    result = engine.transcribe(window.samples[int(heard * SAMPLE_RATE):], options, language=language,
-                               batch_size=batch_size, speech=rest)
-    return [s for s in (_place(s, heard) for s in result.segments) if _credible(s, speech, length)]
+def _with_unheard_speech(window: Window, found: list[Segment], speech: list[tuple[float, float]],
+                         until: float, engine: Engine, options: TranscribeOptions,
+                         language: str | None) -> list[Segment]:
+    """Whisper sometimes leaves speech out: it stops before a recording's last sentence
+    (measured: the end of the 10.7-minute benchmark file, at temperature 0), skips a
+    sentence that repeats the one before, and a batched clip, decoded in one pass, can lose
+    its last sentences. Each stretch of the window (up to `until`) where the VAD hears
+    speech that no segment covers is decoded once more on its own, sequentially; returns
+    the segments with the credible ones it adds, in order."""
+    added: list[Segment] = []
+    for start, end in unheard_stretches(found, speech, until):
+        result = engine.transcribe(
+            window.samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], options,
+            language=language, batch_size=0,
+            speech=[(max(s - start, 0.0), min(e, end) - start) for s, e in speech if e > start and s < end])
+        added += [s for s in (_place(s, start) for s in result.segments) if _credible(s, speech, end)]
+    return sorted(found + added, key=lambda s: s.start) if added else found
+
+
+def unheard_stretches(found: list[Segment], speech: list[tuple[float, float]],
+                      until: float) -> list[tuple[float, float]]:
+    """The gaps between segments (and after the last one, up to `until`) that hold at
+    least UNHEARD_SECONDS of the VAD's speech: (start, end) in the window's seconds."""
+    stretches = []
+    heard_until = 0.0
+    for start, end in sorted((s.start, s.end) for s in found) + [(until, until)]:
+        start = min(start, until)
+        spoken = sum(min(e, start) - max(s, heard_until) for s, e in speech
+                     if e > heard_until and s < start)
+        if spoken >= UNHEARD_SECONDS:
+            stretches.append((heard_until, start))
+        heard_until = max(heard_until, end)
+    return stretches
 
 
 def _credible(segment: Segment, speech: list[tuple[float, float]], length: float) -> bool:

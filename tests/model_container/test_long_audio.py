@@ -35,7 +35,7 @@ def _speech_with_pauses(parts, target, pauses: list[float]) -> None:
 def test_sentences_across_window_boundaries_come_out_once_each_in_order(
         engine_settings, report_wav, window_wav, tmp_path):
     engine, settings = engine_settings
-    settings = dataclasses.replace(settings, window_seconds=30)  # force several windows
+    settings = dataclasses.replace(settings, window_seconds=15)  # force several windows
     audio = tmp_path / "meeting.ogg"
     _speech_with_pauses([report_wav, window_wav] * 8, audio, [2.0] * 16)  # about 90 s
     result = transcribe_file(str(audio), TranscribeOptions(temperature=0.0), engine, settings)
@@ -67,16 +67,17 @@ def test_batched_decoding_keeps_every_sentence_in_order_on_one_timeline(
     """Batches built from the transcriber's own speech regions, over several windows:
     nothing dropped or repeated, times on the recording's timeline."""
     engine, settings = engine_settings
-    settings = dataclasses.replace(settings, window_seconds=30)  # a batch of 2 widens it to 60 s
+    settings = dataclasses.replace(settings, window_seconds=30)  # a batch of 2 widens it to 75 s
     audio = tmp_path / "meeting.ogg"
-    _speech_with_pauses([report_wav, window_wav] * 8, audio, [2.0] * 16)  # about 90 s
+    # About 175 s: a window is cut only while 2 x 75 s + 10 s are still pending.
+    _speech_with_pauses([report_wav, window_wav] * 17, audio, [2.0] * 34)
     result = transcribe_file(str(audio), TranscribeOptions(temperature=0.0, batch_size=2),
                              engine, settings)
     assert result["options"]["batch_size"] == 2
     said = words(result["text"])
-    assert said.count("friday") == 8 and said.count("window") == 8
+    assert said.count("friday") == 17 and said.count("window") == 17
     starts = [s["start"] for s in result["segments"]]
-    assert starts == sorted(starts) and starts[-1] > 75
+    assert starts == sorted(starts) and starts[-1] > result["duration"] - 12  # the last sentence
     assert result["segments"][-1]["end"] <= result["duration"] + 0.5
 
 
@@ -137,37 +138,53 @@ def test_a_windows_tail_is_held_back_for_the_next_window():
     assert [s.start for s in kept] == [0] and tail == 25
 
 
-def test_speech_after_the_recordings_last_segment_is_decoded_again():
-    """Whisper sometimes stops before a recording's last sentence: where the VAD hears
-    speech on after the last segment, that stretch is transcribed once more, on its own."""
+def _segment(start, end, text="x"):
+    from whisper_server.engines.base import Segment
+    return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
+                   compression_ratio=1)
+
+
+def test_speech_that_no_segment_covers_is_found():
+    from whisper_server.transcriber import unheard_stretches
+
+    speech = [(0.2, 9.8), (10.6, 15.0), (16.0, 30.0), (31.0, 39.0)]
+    found = [_segment(0.0, 10.0), _segment(22.0, 30.5), _segment(31.0, 33.0)]
+    # 10.6-15 and 16-22 are speech with no text; so is 33-39, but only up to 36 s counts.
+    assert unheard_stretches(found, speech, 36.0) == [(10.0, 22.0), (33.0, 36.0)]
+    assert unheard_stretches(found, speech, 34.0) == [(10.0, 22.0)]  # 1 s: too little to redo
+    assert unheard_stretches([], [(3.0, 4.0)], 10.0) == []
+    assert unheard_stretches([], [(3.0, 8.0)], 10.0) == [(0.0, 10.0)]
+
+
+def test_speech_whisper_left_out_is_decoded_again_on_its_own():
+    """Whisper sometimes stops before a recording's last sentence or skips one: where the
+    VAD hears speech that no segment covers, that stretch is transcribed once more."""
     import numpy as np
 
     from whisper_server.audio import SAMPLE_RATE, Window
-    from whisper_server.engines.base import EngineResult, Segment
+    from whisper_server.engines.base import EngineResult
     from whisper_server.options import TranscribeOptions
-    from whisper_server.transcriber import _last_words
-
-    def seg(start, end, text):
-        return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
-                       compression_ratio=1)
+    from whisper_server.transcriber import _with_unheard_speech
 
     class Listener:  # hears one sentence in whatever it is given
         def __init__(self):
             self.given = []
 
         def transcribe(self, audio, options, *, language, batch_size, speech, stop_after=None):
-            self.given.append((len(audio) / SAMPLE_RATE, speech))
+            self.given.append((len(audio) / SAMPLE_RATE, batch_size, speech))
             return EngineResult(language="en", language_probability=1.0,
-                                segments=[seg(0.5, 4.0, " The last words.")])
+                                segments=[_segment(0.5, 4.0, " The lost words.")])
 
-    window = Window(offset=600.0, samples=np.zeros(22 * SAMPLE_RATE, dtype=np.float32), last=True)
+    window = Window(offset=600.0, samples=np.zeros(30 * SAMPLE_RATE, dtype=np.float32), last=True)
     engine, options = Listener(), TranscribeOptions()
-    heard = [seg(0.0, 10.0, " Most of it.")]
-    added = _last_words(window, heard, [(0.2, 9.8), (10.6, 15.0)], engine, options, "en", 0)
-    [(seconds, speech)] = engine.given
-    assert seconds == 12.0 and speech == [pytest.approx((0.6, 5.0))]
-    assert [(s.start, s.end, s.text) for s in added] == [(10.5, 14.0, " The last words.")]
-    # Speech that ends with the last segment: nothing is decoded again.
-    assert _last_words(window, heard, [(0.2, 10.4)], engine, options, "en", 0) == []
+    heard = [_segment(0.0, 10.0, " Most of it."), _segment(22.0, 26.0, " The end.")]
+    speech = [(0.2, 9.8), (10.6, 15.0), (22.0, 26.0)]
+    kept = _with_unheard_speech(window, heard, speech, 30.0, engine, options, "en")
+    [(seconds, batch_size, given_speech)] = engine.given
+    assert seconds == 12.0 and batch_size == 0 and given_speech == [pytest.approx((0.6, 5.0))]
+    assert [(s.start, s.end, s.text) for s in kept] == [
+        (0.0, 10.0, " Most of it."), (10.5, 14.0, " The lost words."), (22.0, 26.0, " The end.")]
+    # Every word of the speech covered: nothing is decoded again.
+    assert _with_unheard_speech(window, heard, [(0.2, 10.4), (22.0, 26.0)], 30.0, engine,
+                                options, "en") == heard
     assert len(engine.given) == 1
-

@@ -66,7 +66,7 @@ def test_a_windows_regions_are_the_recordings_regions_within_it(tmp_path, talk):
     whole = list(zip(bounds[::2], bounds[1::2]))
     detector = SpeechProbabilities()
     compared = 0
-    for window in decode_windows(str(path), window_seconds=15, max_seconds=600, on_decoded=detector.feed):
+    for window in decode_windows(str(path), window_seconds=8, max_seconds=600, on_decoded=detector.feed):
         length = len(window.samples) / SAMPLE_RATE
         inside = lambda regions: [bound for start, end in regions if start > edge and end < length - edge
                                   for bound in (start, end)]
