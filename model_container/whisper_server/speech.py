@@ -23,6 +23,11 @@ SEQUENTIAL = VadOptions(min_speech_duration_ms=100)
 BATCHED = VadOptions(min_speech_duration_ms=100, min_silence_duration_ms=160,
                      speech_pad_ms=BATCH_SPEECH_PAD_MS, max_speech_duration_s=BATCH_CHUNK_SECONDS)
 
+# Where words are spoken, to find speech that Whisper left out: no padding, and a pause of
+# 200 ms ends a region (SEQUENTIAL's regions hold pauses of up to 2 s and 400 ms of padding
+# at each end, which made the gaps between Whisper's sentences look like speech).
+VOICED = VadOptions(min_speech_duration_ms=250, min_silence_duration_ms=200, speech_pad_ms=0)
+
 
 class SpeechProbabilities:
     """Silero VAD over a stream that arrives block by block. The model's recurrent state and

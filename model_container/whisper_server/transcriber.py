@@ -12,7 +12,7 @@ from .engines.base import BATCH_CHUNK_SECONDS, SENTENCE_ENDS, Engine, Segment
 from .errors import InputError
 from .options import TranscribeOptions
 from .settings import Settings
-from .speech import BATCHED, SEQUENTIAL, SpeechProbabilities
+from .speech import BATCHED, SEQUENTIAL, VOICED, SpeechProbabilities
 
 # Whisper invents text ("Thank you.") for audio without speech. A segment that does not
 # come within this many seconds of speech found by the VAD is dropped.
@@ -20,6 +20,9 @@ SPEECH_MARGIN_SECONDS = 0.5
 # Nor is text that Whisper times well past the end of the audio it was given: in the
 # silence padding after a window's last words it sometimes repeats a sentence.
 PAST_END_SECONDS = 1.0
+# Nor is text spoken faster than anyone speaks: a repetition loop ("see you in the next
+# video" forty times in 1.5 s of silence). Fast speech is about 4 words a second.
+MAX_WORDS_PER_SECOND = 8.0
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
 # This much speech (by the VAD) with no segment over it was left out by Whisper.
@@ -68,8 +71,8 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
                 found, tail_seconds = _hold_back(window, found)
                 reader.put_back(tail_seconds)
             found = [s for s in found if _credible(s, speech, length)]
-            found = _with_unheard_speech(window, found, speech, length - tail_seconds,
-                                         engine, options, language)
+            found = _with_unheard_speech(window, found, speech, detector.regions(window, VOICED),
+                                         length - tail_seconds, engine, options, language)
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -141,16 +144,17 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
 
 
 def _with_unheard_speech(window: Window, found: list[Segment], speech: list[tuple[float, float]],
-                         until: float, engine: Engine, options: TranscribeOptions,
-                         language: str | None) -> list[Segment]:
+                         voiced: list[tuple[float, float]], until: float, engine: Engine,
+                         options: TranscribeOptions, language: str | None) -> list[Segment]:
     """Whisper sometimes leaves speech out: it stops before a recording's last sentence
     (measured: the end of the 10.7-minute benchmark file, at temperature 0), skips a
     sentence that repeats the one before, and a batched clip, decoded in one pass, can lose
     its last sentences. Each stretch of the window (up to `until`) where the VAD hears
-    speech that no segment covers is decoded once more on its own, sequentially; returns
-    the segments with the credible ones it adds, in order."""
+    words (`voiced`) that no segment covers is decoded once more on its own, sequentially,
+    with the window's `speech` regions; returns the segments with the credible ones it
+    adds, in order."""
     added: list[Segment] = []
-    for start, end in unheard_stretches(found, speech, until):
+    for start, end in unheard_stretches(found, voiced, until):
         result = engine.transcribe(
             window.samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], options,
             language=language, batch_size=0,
@@ -176,8 +180,11 @@ def unheard_stretches(found: list[Segment], speech: list[tuple[float, float]],
 
 
 def _credible(segment: Segment, speech: list[tuple[float, float]], length: float) -> bool:
-    """Text near speech that the VAD found, and not timed well past the window's end."""
-    return (bool(segment.text.strip()) and segment.end <= length + PAST_END_SECONDS
+    """Text near speech that the VAD found, not timed well past the window's end, and not
+    spoken impossibly fast."""
+    words = len(segment.text.split())
+    return (words > 0 and segment.end <= length + PAST_END_SECONDS
+            and words <= MAX_WORDS_PER_SECOND * max(segment.end - segment.start, 1.0)
             and any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
                     for start, end in speech))
 

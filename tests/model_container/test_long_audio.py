@@ -179,12 +179,23 @@ def test_speech_whisper_left_out_is_decoded_again_on_its_own():
     engine, options = Listener(), TranscribeOptions()
     heard = [_segment(0.0, 10.0, " Most of it."), _segment(22.0, 26.0, " The end.")]
     speech = [(0.2, 9.8), (10.6, 15.0), (22.0, 26.0)]
-    kept = _with_unheard_speech(window, heard, speech, 30.0, engine, options, "en")
+    kept = _with_unheard_speech(window, heard, speech, speech, 30.0, engine, options, "en")
     [(seconds, batch_size, given_speech)] = engine.given
     assert seconds == 12.0 and batch_size == 0 and given_speech == [pytest.approx((0.6, 5.0))]
     assert [(s.start, s.end, s.text) for s in kept] == [
         (0.0, 10.0, " Most of it."), (10.5, 14.0, " The lost words."), (22.0, 26.0, " The end.")]
     # Every word of the speech covered: nothing is decoded again.
-    assert _with_unheard_speech(window, heard, [(0.2, 10.4), (22.0, 26.0)], 30.0, engine,
-                                options, "en") == heard
+    covered = [(0.2, 10.4), (22.0, 26.0)]
+    assert _with_unheard_speech(window, heard, covered, covered, 30.0, engine, options, "en") == heard
     assert len(engine.given) == 1
+
+
+def test_text_spoken_impossibly_fast_is_a_repetition_loop_and_is_dropped():
+    from whisper_server.transcriber import _credible
+
+    speech = [(0.0, 10.0)]
+    loop = " Thank you so much for watching," + " see you in the next video," * 30
+    assert not _credible(_segment(8.0, 9.7, loop), speech, 10.0)
+    assert _credible(_segment(8.0, 9.7, " See you in the next video."), speech, 10.0)
+    fast = " " + " ".join(["word"] * 20)  # 20 words in 3 s: quick, but people do
+    assert _credible(_segment(1.0, 4.0, fast), speech, 10.0)
