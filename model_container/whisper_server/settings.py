@@ -47,7 +47,7 @@ class Settings:
     # this): peak memory follows the window, not the recording (measured: 320 MB for
     # 1 minute, 443 MB for 60 minutes).
     window_seconds: int = 120
-    # Batched inference for long audio, off by default: on two CPU cores it is about 1.5 times
+    # Batched inference for long audio, off by default: on two CPU cores it is about twice
     # as fast but needs about 1 GB (README, Benchmarks). On a GPU it is about 3 times as fast
     # with the same words: set WHISPER_BATCH_SIZE=16 there. A request may ask for it.
     batch_size: int = 0
