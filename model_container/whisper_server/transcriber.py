@@ -21,8 +21,11 @@ SPEECH_MARGIN_SECONDS = 0.5
 # silence padding after a window's last words it sometimes repeats a sentence.
 PAST_END_SECONDS = 1.0
 # Nor is text spoken faster than anyone speaks: a repetition loop ("see you in the next
-# video" forty times in 1.5 s of silence). Fast speech is about 4 words a second.
+# video" forty times in 1.5 s of silence). Fast speech is about 4 words a second; a segment
+# counts as 2 s at least, since a batched clip's word alignment can squeeze its last
+# sentence into almost no time.
 MAX_WORDS_PER_SECOND = 8.0
+MIN_RATE_SECONDS = 2.0
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
 # This much speech (by the VAD) with no segment over it was left out by Whisper.
@@ -184,7 +187,7 @@ def _credible(segment: Segment, speech: list[tuple[float, float]], length: float
     spoken impossibly fast."""
     words = len(segment.text.split())
     return (words > 0 and segment.end <= length + PAST_END_SECONDS
-            and words <= MAX_WORDS_PER_SECOND * max(segment.end - segment.start, 1.0)
+            and words <= MAX_WORDS_PER_SECOND * max(segment.end - segment.start, MIN_RATE_SECONDS)
             and any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
                     for start, end in speech))
 

@@ -199,3 +199,6 @@ def test_text_spoken_impossibly_fast_is_a_repetition_loop_and_is_dropped():
     assert _credible(_segment(8.0, 9.7, " See you in the next video."), speech, 10.0)
     fast = " " + " ".join(["word"] * 20)  # 20 words in 3 s: quick, but people do
     assert _credible(_segment(1.0, 4.0, fast), speech, 10.0)
+    # A batched clip's last sentence, squeezed by the word alignment to no time at all.
+    assert _credible(_segment(9.98, 9.98, " Open the file, save your changes and close the window."),
+                     speech, 10.0)
