@@ -28,7 +28,7 @@ MAX_WORDS_PER_SECOND = 8.0
 MIN_RATE_SECONDS = 2.0
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
-# This much speech (by the VAD) with no segment over it was left out by Whisper.
+# This much voiced speech (by the VAD) with no segment over it was left out by Whisper.
 UNHEARD_SECONDS = 1.5
 
 
@@ -59,6 +59,7 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         decode += time.perf_counter() - mark
         mark = time.perf_counter()
         speech = detector.regions(window, vad_options)
+        voiced = detector.regions(window, VOICED) if speech else []  # for what Whisper leaves out
         vad += time.perf_counter() - mark
         mark = time.perf_counter()
         found: list[Segment] = []
@@ -74,8 +75,8 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
                 found, tail_seconds = _hold_back(window, found)
                 reader.put_back(tail_seconds)
             found = [s for s in found if _credible(s, speech, length)]
-            found = _with_unheard_speech(window, found, speech, detector.regions(window, VOICED),
-                                         length - tail_seconds, engine, options, language)
+            found = _with_unheard_speech(window, found, speech, voiced, length - tail_seconds,
+                                         engine, options, language)
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
@@ -157,7 +158,7 @@ def _with_unheard_speech(window: Window, found: list[Segment], speech: list[tupl
     with the window's `speech` regions; returns the segments with the credible ones it
     adds, in order."""
     added: list[Segment] = []
-    for start, end in unheard_stretches(found, voiced, until):
+    for start, end in _unheard_stretches(found, voiced, until):
         result = engine.transcribe(
             window.samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], options,
             language=language, batch_size=0,
@@ -166,7 +167,7 @@ def _with_unheard_speech(window: Window, found: list[Segment], speech: list[tupl
     return sorted(found + added, key=lambda s: s.start) if added else found
 
 
-def unheard_stretches(found: list[Segment], speech: list[tuple[float, float]],
+def _unheard_stretches(found: list[Segment], speech: list[tuple[float, float]],
                       until: float) -> list[tuple[float, float]]:
     """The gaps between segments (and after the last one, up to `until`) that hold at
     least UNHEARD_SECONDS of the VAD's speech: (start, end) in the window's seconds."""

@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import ffmpeg, words
 from whisper_server.engines import load_engine
+from whisper_server.engines.base import Segment
 from whisper_server.options import TranscribeOptions
 from whisper_server.settings import Settings
 from whisper_server.transcriber import transcribe_file
@@ -30,6 +31,11 @@ def _speech_with_pauses(parts, target, pauses: list[float]) -> None:
     ffmpeg(*inputs, "-filter_complex",
            ";".join(filters) + f";{chain}concat=n={len(parts)}:v=0:a=1[out]",
            "-map", "[out]", "-c:a", "libopus", "-b:a", "24k", str(target))
+
+
+def _segment(start, end, text="x") -> Segment:
+    return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
+                   compression_ratio=1)
 
 
 def test_sentences_across_window_boundaries_come_out_once_each_in_order(
@@ -117,43 +123,32 @@ def test_a_windows_tail_is_held_back_for_the_next_window():
     import numpy as np
 
     from whisper_server.audio import SAMPLE_RATE, Window
-    from whisper_server.engines.base import Segment
     from whisper_server.transcriber import _hold_back
 
-    def seg(start, end, text="x"):
-        return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
-                       compression_ratio=1)
-
     window = Window(offset=100.0, samples=np.zeros(60 * SAMPLE_RATE, dtype=np.float32))
-    kept, tail = _hold_back(window, [seg(0, 20), seg(20, 50), seg(50, 57), seg(57, 60)])
+    kept, tail = _hold_back(window, [_segment(0, 20), _segment(20, 50), _segment(50, 57), _segment(57, 60)])
     assert [s.start for s in kept] == [0, 20] and tail == 10
-    kept, tail = _hold_back(window, [seg(0, 40), seg(40, 48)])  # nothing heard after 48 s
+    kept, tail = _hold_back(window, [_segment(0, 40), _segment(40, 48)])  # nothing heard after 48 s
     assert len(kept) == 2 and tail == 12
-    kept, tail = _hold_back(window, [seg(0, 10), seg(10, 58)])  # one long stretch: kept,
+    kept, tail = _hold_back(window, [_segment(0, 10), _segment(10, 58)])  # one long stretch: kept,
     assert len(kept) == 2 and tail == 2  # and what follows it goes on
     assert _hold_back(window, []) == ([], 0)
     # A late segment that ends a sentence begun in the segment before: from its start.
-    kept, tail = _hold_back(window, [seg(0, 20, " A."), seg(35, 45, " And so my"),
-                                     seg(45, 57, " fellow Americans.")])
+    kept, tail = _hold_back(window, [_segment(0, 20, " A."), _segment(35, 45, " And so my"),
+                                     _segment(45, 57, " fellow Americans.")])
     assert [s.start for s in kept] == [0] and tail == 25
 
 
-def _segment(start, end, text="x"):
-    from whisper_server.engines.base import Segment
-    return Segment(id=0, start=start, end=end, text=text, avg_logprob=0, no_speech_prob=0,
-                   compression_ratio=1)
-
-
 def test_speech_that_no_segment_covers_is_found():
-    from whisper_server.transcriber import unheard_stretches
+    from whisper_server.transcriber import _unheard_stretches
 
     speech = [(0.2, 9.8), (10.6, 15.0), (16.0, 30.0), (31.0, 39.0)]
     found = [_segment(0.0, 10.0), _segment(22.0, 30.5), _segment(31.0, 33.0)]
     # 10.6-15 and 16-22 are speech with no text; so is 33-39, but only up to 36 s counts.
-    assert unheard_stretches(found, speech, 36.0) == [(10.0, 22.0), (33.0, 36.0)]
-    assert unheard_stretches(found, speech, 34.0) == [(10.0, 22.0)]  # 1 s: too little to redo
-    assert unheard_stretches([], [(3.0, 4.0)], 10.0) == []
-    assert unheard_stretches([], [(3.0, 8.0)], 10.0) == [(0.0, 10.0)]
+    assert _unheard_stretches(found, speech, 36.0) == [(10.0, 22.0), (33.0, 36.0)]
+    assert _unheard_stretches(found, speech, 34.0) == [(10.0, 22.0)]  # 1 s: too little to redo
+    assert _unheard_stretches([], [(3.0, 4.0)], 10.0) == []
+    assert _unheard_stretches([], [(3.0, 8.0)], 10.0) == [(0.0, 10.0)]
 
 
 def test_speech_whisper_left_out_is_decoded_again_on_its_own():
