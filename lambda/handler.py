@@ -11,7 +11,6 @@ import logging
 import os
 
 import boto3
-
 from outcome_store import Malformed, notifications, parse_notification, record_outcome
 
 log = logging.getLogger()

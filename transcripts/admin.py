@@ -1,6 +1,6 @@
 """The staff admin: every person's jobs, their review, and the service's capacity.
 
-Thin, like the views: writes go through services.py and review.py, reads through
+Thin, like the views: writes go through services, reads through
 selectors_admin.py, numbers are computed there and only formatted here. A job's page is
 read-only: status, results and reviews change only through the actions, which use the same
 conditional updates as the rest of the app (a form save could overwrite an outcome that
@@ -22,8 +22,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from . import review, selectors, selectors_admin, services
-from .backends.capacity import endpoint_capacity
+from . import selectors, selectors_admin, services
+from .backends import get_backend
 from .models import Job, ReviewQueueJob, Status
 from .search import search, terms
 
@@ -116,7 +116,7 @@ class _JobPages(admin.ModelAdmin):
     list_select_related = ("owner",)
     search_fields = ("original_name", "owner__username", "transcript_text")
     search_help_text = "File name, owner's username, or words of the transcript."
-    actions = ("mark_reviewed", "approve", "reject")
+    actions: tuple[str, ...] = ("mark_reviewed", "approve", "reject")
     fieldsets = (
         ("Job", {"fields": ("public_id", "owner", "original_name", "size_bytes", "stored_files",
                             "status", "attempts", "failure_reason")}),
@@ -256,7 +256,7 @@ class _JobPages(admin.ModelAdmin):
 
     @admin.action(description="Mark selected jobs as reviewed", permissions=["change"])
     def mark_reviewed(self, request, queryset):
-        done = sum(review.job_mark_reviewed(job=job, reviewer=request.user) for job in queryset)
+        done = sum(services.job_mark_reviewed(job=job, reviewer=request.user) for job in queryset)
         self._report(request, done, len(queryset), "marked reviewed",
                      "not completed, or already approved or rejected")
 
@@ -274,7 +274,7 @@ class _JobPages(admin.ModelAdmin):
             self.message_user(request, "Write in the review note why the transcripts are rejected, "
                                        "then reject them again.", messages.ERROR)
             return
-        done = sum(review.job_review(job=job, reviewer=request.user, decision=decision, note=note)
+        done = sum(services.job_review(job=job, reviewer=request.user, decision=decision, note=note)
                    for job in queryset)
         self._report(request, done, len(queryset), decision, "not completed")
 
@@ -303,7 +303,7 @@ class JobAdmin(_JobPages):
         actions = super().get_actions(request)
         if "delete_selected" in actions:
             actions["delete_selected"] = (JobAdmin.delete_with_files, "delete_selected",
-                                          JobAdmin.delete_with_files.short_description)
+                                          JobAdmin.delete_with_files.short_description)  # type: ignore[attr-defined]  # set by @admin.action
         return actions
 
     @admin.action(description="Delete selected jobs and their stored files", permissions=["delete"])
@@ -324,7 +324,7 @@ class JobAdmin(_JobPages):
 
     @admin.action(description="Cancel selected queued or submitted jobs", permissions=["change"])
     def cancel(self, request, queryset):
-        done = sum(review.job_cancel(job=job) for job in queryset)
+        done = sum(services.job_cancel(job=job) for job in queryset)
         self._report(request, done, len(queryset), "cancelled", "already running or finished")
 
     def changelist_view(self, request, extra_context=None):
@@ -348,7 +348,7 @@ class JobAdmin(_JobPages):
             "opts": self.model._meta,
             "numbers": numbers,
             "oldest_queued": span(numbers["oldest_queued_seconds"]),
-            "endpoint": endpoint_capacity(),
+            "endpoint": get_backend().capacity(),
             "review_queue_url": reverse("admin:transcripts_reviewqueuejob_changelist"),
         }
         request.current_app = self.admin_site.name

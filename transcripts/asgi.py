@@ -1,16 +1,21 @@
 """ASGI pieces the project wires together in webapp/asgi.py: the upload size limit,
-enforced before Django stores a byte, and the lifespan that runs the local dispatcher and
-the webhook deliveries inside the web process."""
+enforced before Django stores a byte, and the lifespan that runs the background workers
+inside the web process."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from typing import Any
 
 from django.conf import settings
 
+from .workers import default_workers, run_workers
+
 log = logging.getLogger(__name__)
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 class UploadLimit:
@@ -58,31 +63,47 @@ async def _too_large(send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class DispatcherLifespan:
-    """Starts the background loops with the server (uvicorn's lifespan): the backend's (the
-    local dispatcher, or the AWS outcome sync) and the webhook deliveries. The dispatcher
-    shares the process's channel layer, so live updates work with the in-memory layer, no
-    Redis needed. With DISPATCHER_IN_WEB=false, `manage.py dispatch` and
-    `manage.py deliver_webhooks` run them instead."""
+class WorkersLifespan:
+    """Runs the background workers inside the web process (uvicorn's lifespan), when
+    WORKERS_IN_WEB is on: they share the process's channel layer, so live updates work with
+    the in-memory layer, no Redis needed. Otherwise `manage.py work` runs them.
 
-    def __init__(self):
-        self.task: asyncio.Task | None = None
-        self.deliveries: asyncio.Task | None = None
+    On shutdown (Ctrl-C) every worker is asked to stop after its current step; a step still
+    running after a short grace (a long transcription) is left to finish in its thread, and
+    its job is taken again once its lease runs out if the process ends first."""
 
-    async def __call__(self, scope, receive, send):
+    def __init__(self, *, grace_seconds: float = SHUTDOWN_GRACE_SECONDS):
+        self.grace_seconds = grace_seconds
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         while True:
-            message = await receive()
+            try:
+                message = await receive()
+            except asyncio.CancelledError:  # a second Ctrl-C: the server leaves without a shutdown
+                self.stop.set()
+                if self.task is not None:
+                    self.task.cancel()
+                return
             if message["type"] == "lifespan.startup":
-                if settings.DISPATCHER_IN_WEB:
-                    from .backends import get_backend
-                    from .webhooks import run_deliveries
-
-                    self.task = asyncio.create_task(get_backend().run())
-                    self.deliveries = asyncio.create_task(run_deliveries())
+                if settings.WORKERS_IN_WEB:
+                    self.task = asyncio.create_task(run_workers(default_workers(), self.stop))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (self.task, self.deliveries):
-                    if task:
-                        task.cancel()
+                await self._stop_workers()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _stop_workers(self) -> None:
+        self.stop.set()
+        if self.task is None:
+            return
+        done, _ = await asyncio.wait([self.task], timeout=self.grace_seconds)
+        if not done:
+            log.info("workers: a step is still running; leaving it to finish")
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+        elif self.task.exception() is not None:
+            log.error("workers ended with an error", exc_info=self.task.exception())

@@ -11,9 +11,9 @@ import uuid
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from .live import user_group
 from .models import Job
 from .selectors import job_summary
-from .services import user_group
 
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_NOT_FOUND = 4404

@@ -24,7 +24,7 @@ RANK = {Status.QUEUED: 0, Status.SUBMITTED: 1, Status.PROCESSING: 2,
 TERMINAL = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
 
 
-def audio_upload_to(job: "Job", filename: str) -> str:
+def audio_upload_to(job: Job, filename: str) -> str:
     # Server-side random names: the person's file name is only ever displayed. The same
     # inputs/ and outputs/ layout serves the media folder and the S3 bucket.
     return f"inputs/{job.public_id.hex[:2]}/{job.public_id.hex}"
@@ -130,7 +130,7 @@ class Webhook(models.Model):
     """Where a person wants to hear about their finished jobs, signed with a secret."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
-    url = models.URLField(max_length=500)
+    url = models.URLField(max_length=500)  # webhook_targets.MAX_URL_CHARS
     secret = models.CharField(max_length=64)  # signs the events; shown to the person once
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

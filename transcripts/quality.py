@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 import re
 
+from django.conf.locale import LANG_INFO  # plain data: names of languages by code
+
 # Whisper's own decoding thresholds (openai-whisper `transcribe()` defaults, which
 # faster-whisper copies). Whisper uses them to decide that a decoding attempt failed and to
 # retry at a higher temperature; a segment that still ends past them is what slipped through.
@@ -127,7 +129,7 @@ def _compression_outliers(segments: list[dict]) -> dict | None:
              if _text(s) and (_number(s.get("compression_ratio")) or 0.0) > COMPRESSION_RATIO_THRESHOLD]
     if not found:
         return None
-    worst = max(found, key=lambda s: _number(s.get("compression_ratio")))
+    worst = max(found, key=lambda s: _number(s.get("compression_ratio")) or 0.0)
     return _flag("high_compression_ratio",
                  f"{_count(found, 'segment is', 'segments are')} unusually repetitive (compression ratio "
                  f"above {COMPRESSION_RATIO_THRESHOLD:g}), the most{_at(worst.get('start'))} "
@@ -150,7 +152,7 @@ def _low_confidence_segments(segments: list[dict]) -> dict | None:
              if _text(s) and (_number(s.get("avg_logprob")) or 0.0) < LOGPROB_THRESHOLD]
     if not found:
         return None
-    worst = min(found, key=lambda s: _number(s.get("avg_logprob")))
+    worst = min(found, key=lambda s: _number(s.get("avg_logprob")) or 0.0)
     return _flag("low_confidence_segments",
                  f"{_count(found, 'segment was', 'segments were')} transcribed with low confidence "
                  f"(log-probability below {LOGPROB_THRESHOLD:g}), the lowest{_at(worst.get('start'))} "
@@ -191,8 +193,8 @@ def _number(value) -> float | None:
 def _mean_logprob(segments: list[dict]) -> float | None:
     """Mean of the segments' avg_logprob, weighted by each segment's length in seconds (a
     two-second aside weighs less than a two-minute passage); unweighted if lengths are absent."""
-    scored = [(_number(s.get("avg_logprob")), _length(s)) for s in segments if _text(s)]
-    scored = [(p, w) for p, w in scored if p is not None]
+    pairs = [(_number(s.get("avg_logprob")), _length(s)) for s in segments if _text(s)]
+    scored = [(p, w) for p, w in pairs if p is not None]
     if not scored:
         return None
     total = sum(w for _, w in scored)
@@ -232,7 +234,5 @@ def _language_code(value) -> str:
 
 
 def _language_name(code: str) -> str:
-    from django.conf.locale import LANG_INFO  # plain data: names of languages by code
-
     name = LANG_INFO.get(code, {}).get("name")
     return f"{name} ({code})" if name else f"“{code}”"

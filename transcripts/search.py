@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
@@ -65,8 +65,6 @@ POSTGRES_INDEX = [f"CREATE INDEX IF NOT EXISTS transcripts_job_search ON transcr
 def ensure_search_index(using: str = "default") -> None:
     """Create the index and its triggers where they are missing; rebuild the SQLite index
     when its triggers had been dropped, so that it matches the table again."""
-    from django.db import connections
-
     conn = connections[using]
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import connection
@@ -18,7 +19,7 @@ from .search import search, terms
 _WORD = re.compile(r"\w+")
 
 
-def jobs_for_user(user, *, status: str | None = None, query: str | None = None) -> QuerySet[Job]:
+def jobs_for_user(user: Any, *, status: str | None = None, query: str | None = None) -> QuerySet[Job]:
     jobs = Job.objects.filter(owner=user)
     if status in Status.values:
         jobs = jobs.filter(status=status)
@@ -28,31 +29,32 @@ def jobs_for_user(user, *, status: str | None = None, query: str | None = None) 
                      "created_at", "finished_at", "failure_reason")
 
 
-def job_for_user(user, public_id) -> Job:
+def job_for_user(user: Any, public_id: Any) -> Job:
     job = Job.objects.filter(owner=user, public_id=public_id).first() if user.is_authenticated else None
     if job is None:
         raise Http404("No such job")
     return job
 
 
-def job_result(job: Job) -> dict | None:
+def job_result(job: Job) -> dict[str, Any] | None:
     """The model's result JSON for a completed job."""
     if job.status != Status.COMPLETED or not job.output_name:
         return None
     with default_storage.open(job.output_name) as stored:
-        return json.load(stored)
+        result: dict[str, Any] = json.load(stored)
+    return result
 
 
 def transcript_current(job: Job) -> TranscriptVersion | None:
     return job.versions.order_by("-number").first()
 
 
-def transcript_versions(job: Job):
+def transcript_versions(job: Job) -> QuerySet[TranscriptVersion]:
     # The list shows who and when; each version's segments stay in the database.
     return job.versions.select_related("author").defer("segments").order_by("-number")
 
 
-def transcript_window(job: Job, start: int, count: int | None) -> tuple[int, int, list[dict]] | None:
+def transcript_window(job: Job, start: int, count: int | None) -> tuple[int, int, list[dict[str, Any]]] | None:
     """(version number, segment count, segments[start:start+count]) of the current version,
     sliced by the database so that a two-hour transcript is not decoded to show its first
     page. None when there is no transcript yet."""
@@ -87,7 +89,7 @@ _WINDOW_SQL = {
 }
 
 
-def job_document(job: Job) -> dict | None:
+def job_document(job: Job) -> dict[str, Any] | None:
     """The result to download: the model's JSON, with the current version's segments and
     text (a person's corrections included)."""
     result = job_result(job)
@@ -99,7 +101,7 @@ def job_document(job: Job) -> dict | None:
             "version": current.number}
 
 
-def _merge(machine: list[dict], current: list[dict]) -> list[dict]:
+def _merge(machine: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Current text and words over the machine's per-segment scores."""
     by_id = {seg["id"]: seg for seg in machine}
     merged = []
@@ -124,7 +126,7 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
     return parts
 
 
-def changes_against_machine(job: Job) -> list[dict]:
+def changes_against_machine(job: Job) -> list[dict[str, Any]]:
     """Each segment a person changed, with its word diff against the machine's text."""
     machine = job.versions.filter(number=0).first()
     current = transcript_current(job)
@@ -139,7 +141,7 @@ def changes_against_machine(job: Job) -> list[dict]:
     return changes
 
 
-def search_hits(user, query: str, jobs) -> list[dict]:
+def search_hits(user: Any, query: str, jobs: Any) -> list[dict[str, Any]]:
     """For each job found, the first segment that holds a query word: its time and its text
     split into plain and matching parts (the template escapes both)."""
     wanted = terms(query)
@@ -154,12 +156,13 @@ def search_hits(user, query: str, jobs) -> list[dict]:
     return hits
 
 
-def _first_match(version, wanted: list[str]) -> dict | None:
+def _first_match(version: TranscriptVersion | None, wanted: list[str]) -> dict[str, Any] | None:
     if version is None:
         return None
     for segment in version.segments:
         if any(_matches(word, wanted) for word in _words(segment["text"])):
-            return segment
+            found: dict[str, Any] = segment
+            return found
     return None
 
 
@@ -185,7 +188,7 @@ def _highlight(text: str, wanted: list[str]) -> list[tuple[bool, str]]:
     return parts
 
 
-def job_summary(job: Job) -> dict:
+def job_summary(job: Job) -> dict[str, Any]:
     """What the dashboard shows of a job, for the page and the websocket alike."""
     return {
         "public_id": str(job.public_id),
@@ -206,20 +209,20 @@ def job_summary(job: Job) -> dict:
 RECENT_DELIVERIES = 20
 
 
-def api_tokens_for_user(user) -> QuerySet[ApiToken]:
+def api_tokens_for_user(user: Any) -> QuerySet[ApiToken]:
     # Live tokens first, newest first; then the revoked ones.
     return ApiToken.objects.filter(owner=user).order_by(
         F("revoked_at").asc(nulls_first=True), "-created_at", "-id")
 
 
-def api_token_for_user(user, token_id: int) -> ApiToken:
+def api_token_for_user(user: Any, token_id: int) -> ApiToken:
     token = ApiToken.objects.filter(owner=user, pk=token_id).first() if user.is_authenticated else None
     if token is None:
         raise Http404("No such token")
     return token
 
 
-def webhooks_for_user(user) -> QuerySet[Webhook]:
+def webhooks_for_user(user: Any) -> QuerySet[Webhook]:
     """The person's webhooks, each with its newest deliveries in `recent_deliveries`."""
     recent = WebhookDelivery.objects.defer("payload").order_by("-created_at", "-id")[:RECENT_DELIVERIES]
     return (Webhook.objects.filter(owner=user).order_by("-created_at", "-id")

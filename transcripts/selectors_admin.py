@@ -4,6 +4,7 @@ always scoped to one person). The admin, its filters and its templates only disp
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.utils import timezone
@@ -19,7 +20,7 @@ NEEDS_REVIEW = Q(status=Status.COMPLETED, quality_flags__0__isnull=False, review
 FLAGGED = Q(quality_flags__0__isnull=False)
 
 
-def review_queue(jobs: QuerySet | None = None) -> QuerySet[Job]:
+def review_queue(jobs: QuerySet[Job] | None = None) -> QuerySet[Job]:
     """Jobs waiting for a reviewer, oldest first: they have waited longest. `jobs` narrows a
     given queryset (the admin's, of the ReviewQueueJob proxy) instead of all jobs."""
     jobs = Job.objects.all() if jobs is None else jobs
@@ -33,7 +34,7 @@ def engines() -> list[str]:
     return sorted({str(e) for e in found if e})
 
 
-def job_timings(job: Job, *, now: datetime | None = None) -> dict:
+def job_timings(job: Job, *, now: datetime | None = None) -> dict[str, Any]:
     """Seconds the job spent waiting, being transcribed, and in all (None where unknown).
 
     Waiting ends when a dispatcher took the job (local) or it was handed to SageMaker (AWS);
@@ -56,7 +57,7 @@ def job_timings(job: Job, *, now: datetime | None = None) -> dict:
             "running": not job.is_terminal}
 
 
-def capacity(*, now: datetime | None = None) -> dict:
+def capacity(*, now: datetime | None = None) -> dict[str, Any]:
     """How much work is waiting and how fast it goes: the numbers of the capacity page."""
     now = now or timezone.now()
     hour, day = now - timedelta(hours=1), now - timedelta(days=1)

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, tokens, webhooks
+from . import selectors, services
 
 
 def _page(request, *, status: int = 200, **extra):
@@ -42,7 +42,7 @@ def token_create(request):
     if len(name) > 100:
         return _page(request, status=400, token_name=name,
                      token_error="A token name has at most 100 characters.")
-    token, key = tokens.token_create(owner=request.user, name=name)
+    token, key = services.token_create(owner=request.user, name=name)
     return _page(request, new_token=token, new_key=key)
 
 
@@ -51,7 +51,7 @@ def token_create(request):
 @require_POST
 def token_revoke(request, token_id: int):
     token = selectors.api_token_for_user(request.user, token_id)
-    if tokens.token_revoke(owner=request.user, token_id=token.pk):
+    if services.token_revoke(owner=request.user, token_id=token.pk):
         messages.success(request, f"Token “{token.name}” is revoked: its key no longer works.")
     return redirect("settings")
 
@@ -62,7 +62,7 @@ def token_revoke(request, token_id: int):
 def webhook_create(request):
     url = (request.POST.get("url") or "").strip()
     try:
-        webhook, secret = webhooks.webhook_create(owner=request.user, url=url)
+        webhook, secret = services.webhook_create(owner=request.user, url=url)
     except ValueError as exc:
         return _page(request, status=400, webhook_url=url, webhook_error=str(exc))
     return _page(request, new_webhook=webhook, new_secret=secret)
@@ -72,7 +72,7 @@ def webhook_create(request):
 @login_required
 @require_POST
 def webhook_delete(request, webhook_id: int):
-    if not webhooks.webhook_delete(owner=request.user, webhook_id=webhook_id):
+    if not services.webhook_delete(owner=request.user, webhook_id=webhook_id):
         raise Http404("No such webhook")
     messages.success(request, "The webhook is deleted, with its delivery history.")
     return redirect("settings")

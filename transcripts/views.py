@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -18,7 +19,7 @@ from . import exports, selectors, services
 from .forms import SignUpForm, UploadForm
 from .models import Status
 from .paging import page_of
-from .uploads import UploadRefused, accept_upload
+from .services import UploadRefused
 
 # Segments the transcript page renders at once (about ten minutes of speech); the rest
 # arrive as JSON once the page is usable, so a two-hour transcript opens as fast.
@@ -56,10 +57,10 @@ def upload(request):
             "form": UploadForm(), "max_bytes": settings.UPLOAD_MAX_BYTES})
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        message = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+        message = "; ".join(f"{field}: {' '.join(map(str, errors))}" for field, errors in form.errors.items())
         return JsonResponse({"error": message}, status=400)
     try:
-        job = accept_upload(owner=request.user, upload=form.cleaned_data["file"], options=form.options())
+        job = services.job_accept_upload(owner=request.user, upload=form.cleaned_data["file"], options=form.options())
     except UploadRefused as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
     return JsonResponse({"job": selectors.job_summary(job)}, status=201)
@@ -177,17 +178,17 @@ def job_audio(request, public_id):
     size = job.audio.size
     match = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("Range", ""))
     if not match or (not match[1] and not match[2]):
-        response = FileResponse(job.audio.open("rb"), content_type="application/octet-stream")
-        response["Accept-Ranges"] = "bytes"
-        return response
+        whole = FileResponse(job.audio.open("rb"), content_type="application/octet-stream")
+        whole["Accept-Ranges"] = "bytes"
+        return whole
     if match[1]:
         start, end = int(match[1]), min(int(match[2] or size - 1), size - 1)
     else:  # the last N bytes
         start, end = max(size - int(match[2]), 0), size - 1
     if start > end or start >= size:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        return response
+        refused = HttpResponse(status=416)
+        refused["Content-Range"] = f"bytes */{size}"
+        return refused
     response = StreamingHttpResponse(_read_range(job.audio, start, end), status=206,
                                      content_type="application/octet-stream")
     response["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -224,8 +225,6 @@ def job_delete(request, public_id):
 
 
 def _attachment(filename: str) -> str:
-    from urllib.parse import quote
-
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 

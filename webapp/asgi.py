@@ -1,5 +1,5 @@
 """ASGI entry point: HTTP (with the upload limit), websockets (logged-in, same origin) and
-the lifespan that starts the local dispatcher."""
+the lifespan that starts the background workers."""
 
 import os
 
@@ -12,11 +12,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from transcripts.asgi import DispatcherLifespan, UploadLimit  # noqa: E402
+from transcripts.asgi import UploadLimit, WorkersLifespan  # noqa: E402
 from transcripts.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": UploadLimit(django_http),
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    "lifespan": DispatcherLifespan(),
+    "lifespan": WorkersLifespan(),
 })

@@ -180,7 +180,9 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 1024**3, minimum=1)  # SageMaker 
 TRANSCRIBE_BACKEND = env_choice("TRANSCRIBE_BACKEND", "local", ("local", "aws"))
 MODEL_CONTAINER_URL = ENV.get("MODEL_CONTAINER_URL", "http://127.0.0.1:8080").rstrip("/")
 DISPATCHER_CONCURRENCY = env_int("DISPATCHER_CONCURRENCY", 1, minimum=1)
-DISPATCHER_IN_WEB = env_bool("DISPATCHER_IN_WEB", True)
+# The background workers (dispatcher or outcome sync, webhook delivery) run inside the web
+# process unless this is off; then `manage.py work` runs them. DISPATCHER_IN_WEB is its old name.
+WORKERS_IN_WEB = env_bool("WORKERS_IN_WEB", env_bool("DISPATCHER_IN_WEB", True))
 DISPATCHER_POLL_SECONDS = float(env_int("DISPATCHER_POLL_MS", 2000, minimum=50)) / 1000
 DISPATCHER_LEASE_SECONDS = env_int("DISPATCHER_LEASE_SECONDS", 60, minimum=5)
 DISPATCHER_RETRY_SECONDS = env_int("DISPATCHER_RETRY_SECONDS", 5, minimum=0)  # back-off unit after a failure

@@ -2,8 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from transcripts import api, views
-from transcripts import settings_views
+from transcripts import api, settings_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),

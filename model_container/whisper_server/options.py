@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from urllib.parse import unquote
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -41,8 +42,11 @@ _ALIASES = {"lang": "language", "prompt": "initial_prompt", "word_timestamp": "w
 def parse_custom_attributes(header: str | None) -> TranscribeOptions:
     """Parse `X-Amzn-SageMaker-Custom-Attributes`, e.g. `language=en;task=translate`.
 
-    SageMaker passes the header through untouched (up to 1024 ASCII characters); pairs are
-    separated by `;` or `,` so both common conventions work.
+    SageMaker passes the header through untouched (up to 1024 visible US-ASCII characters);
+    pairs are separated by `;` or `,` so both common conventions work. Values are
+    percent-decoded as UTF-8 (`initial_prompt=Nguy%E1%BB%85n`): that is how text in any
+    script, and a `;` or `,`, travels in the header. A `%` not followed by two hex digits
+    stays as it is.
     """
     if not header or not header.strip():
         return TranscribeOptions()
@@ -55,7 +59,11 @@ def parse_custom_attributes(header: str | None) -> TranscribeOptions:
             raise InputError(f"custom attribute '{part}' is not of the form name=value",
                              code="bad_option")
         name, value = part.split("=", 1)
-        raw[name.strip().lower()] = value.strip()
+        try:
+            raw[name.strip().lower()] = unquote(value.strip(), errors="strict")
+        except UnicodeDecodeError:
+            raise InputError(f"custom attribute '{name.strip()}' is not percent-encoded UTF-8",
+                             code="bad_option") from None
     return options_from_mapping(raw)
 
 

@@ -23,6 +23,7 @@ from django.db import connection  # noqa: E402
 
 from transcripts import services  # noqa: E402
 from transcripts.models import Job, TranscriptVersion  # noqa: E402
+from transcripts.services import Outcome  # noqa: E402
 
 CREATORS, WORKERS, PER_CREATOR = 4, 4, 25
 RESULT = {"schema_version": "1.0", "text": "hello", "language": "en", "duration": 1.0,
@@ -61,10 +62,10 @@ def work():
             time.sleep(0.01)
             continue
         name = services.job_store_output(job=job, result=RESULT)
-        if services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name):
+        if services.job_record_outcome(job_pk=job.pk, outcome=Outcome.completed(result=RESULT, output_name=name)):
             processed.append(job.pk)
         # A duplicate outcome, as a second dispatcher or SNS would send: must change nothing.
-        services.job_record_outcome(public_id=job.public_id, status="failed", failure_reason="late")
+        services.job_record_outcome(job_pk=job.pk, outcome=Outcome.failed("late"))
 
 
 creators = [threading.Thread(target=guarded(create)) for _ in range(CREATORS)]

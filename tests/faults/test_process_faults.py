@@ -17,7 +17,7 @@ from tests.conftest import ffmpeg, words
 
 FAST_RECOVERY = {"DISPATCHER_LEASE_SECONDS": "5", "DISPATCHER_RETRY_SECONDS": "1",
                  "DISPATCHER_POLL_MS": "300"}
-MAKE_KEY = ("from django.contrib.auth import get_user_model; from transcripts.tokens import token_create; "
+MAKE_KEY = ("from django.contrib.auth import get_user_model; from transcripts.services.tokens import token_create; "
             "u = get_user_model().objects.create_user('fay', password='fay-pass-42'); "
             "print(token_create(owner=u, name='faults')[1])")
 
@@ -99,7 +99,7 @@ def test_model_server_killed_mid_job_then_back_the_job_completes(long_speech, re
         assert status(web, key, short_job)["status"] in ("queued", "processing")
         model = start_server(tmp_path / "serve", port=port)  # back after a while
         for job_id in (long_job, short_job):
-            final = wait_for(lambda: (s := status(web, key, job_id))["status"] in
+            final = wait_for(lambda job_id=job_id: (s := status(web, key, job_id))["status"] in
                              ("completed", "failed") and s, 240, f"job {job_id}")
             assert final["status"] == "completed", final["failure_reason"]
         said = requests.get(f"{web.url}/api/v1/jobs/{short_job}/transcript/?format=txt", timeout=10,

@@ -55,3 +55,15 @@ def test_json_values_keep_their_types():
     assert options.temperature == 0.0 and options.language is None
     with pytest.raises(InputError):
         options_from_mapping({"beam_size": True})  # a bool is not a number
+
+
+def test_values_are_percent_decoded_so_names_in_any_script_arrive_intact():
+    options = parse_custom_attributes(
+        "task=transcribe;initial_prompt=Nguy%E1%BB%85n%2C%20%E6%9D%B1%E4%BA%AC%3B%20M%C3%BCller")
+    assert options.initial_prompt == "Nguyễn, 東京; Müller"
+    assert parse_custom_attributes("initial_prompt=50% off").initial_prompt == "50% off"
+
+
+def test_a_value_that_is_not_percent_encoded_utf8_is_refused_with_its_name():
+    with pytest.raises(InputError, match="initial_prompt.*percent-encoded UTF-8"):
+        parse_custom_attributes("initial_prompt=%FF%FE")

@@ -6,12 +6,12 @@ import json
 
 import pytest
 from django.core.files.base import ContentFile
-from django.urls import reverse
 from django.core.files.storage import default_storage
+from django.urls import reverse
 from django.utils import timezone
 
 from transcripts.models import RANK, Job, Status, TranscriptVersion
-from transcripts.services import machine_segments
+from transcripts.services import Outcome, machine_segments
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +63,12 @@ def make_job():
             TranscriptVersion.objects.create(job=job, number=0, segments=machine_segments(result))
         return job
     return make
+
+
+def stored_outcome(output_name: str) -> Outcome:
+    """The completed outcome a backend records for a result it stored under this name."""
+    with default_storage.open(output_name) as stored:
+        return Outcome.completed(result=json.load(stored), output_name=output_name)
 
 
 def upload(client, user, path, **options) -> Job:

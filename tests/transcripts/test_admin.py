@@ -15,6 +15,7 @@ from moto import mock_aws
 from tests.transcripts.conftest import make_result
 from transcripts import services
 from transcripts.models import Job, Status
+from transcripts.services import Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,9 +41,8 @@ def complete(make_job):
     def run(owner, name="talk.wav", result=None):
         job = make_job(owner, name=name)
         result = result or make_result("Please send the report")
-        services.job_record_outcome(public_id=job.public_id, status="completed",
-                                    output_name=services.job_store_output(job=job, result=result),
-                                    result=result)
+        services.job_record_outcome(job_pk=job.pk, outcome=Outcome.completed(
+        result=result, output_name=services.job_store_output(job=job, result=result)))
         return Job.objects.get(pk=job.pk)
     return run
 

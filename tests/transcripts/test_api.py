@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tests.conftest import REPO
 from transcripts.models import Job, Status
-from transcripts.tokens import token_create, token_revoke
+from transcripts.services.tokens import token_create, token_revoke
 
 pytestmark = pytest.mark.django_db
 OPENAPI = json.loads((REPO / "contracts/api/openapi.json").read_text())

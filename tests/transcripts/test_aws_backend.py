@@ -5,7 +5,6 @@ writes the result to the output path, and hands the real results Lambda the SNS 
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -17,10 +16,11 @@ from django.utils import timezone
 from moto import mock_aws
 
 from tests.conftest import words
-from tests.transcripts.conftest import upload
 from tests.lambda_fn.conftest import load_handler_module, notification, sns_event
+from tests.transcripts.conftest import upload
 from transcripts.backends import _backend, get_backend
 from transcripts.models import Job
+from transcripts.workers.outcome_sync import OutcomeSync
 from webapp.settings import s3_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,7 +128,7 @@ def test_upload_to_transcript_through_s3_sagemaker_sns_lambda_and_dynamodb(aws, 
     assert aws.items_at_invoke[0]["status"] == "submitted"  # the item came first
 
     aws.process(call)
-    assert get_backend().sync_outcomes() == 1
+    assert OutcomeSync().sync_outcomes() == 1
     job.refresh_from_db()
     assert job.status == "completed"
     assert {"report", "john", "friday"} <= set(words(job.transcript_text))
@@ -138,13 +138,13 @@ def test_upload_to_transcript_through_s3_sagemaker_sns_lambda_and_dynamodb(aws, 
     audio = client.get(reverse("job-audio", args=[job.public_id]))
     assert audio.status_code == 302 and audio.url.startswith(f"https://{BUCKET}.s3")
     assert "X-Amz-Signature=" in audio.url and "X-Amz-Expires=300" in audio.url
-    assert get_backend().sync_outcomes() == 0  # nothing waits any more
+    assert OutcomeSync().sync_outcomes() == 0  # nothing waits any more
 
 
 def test_a_refusal_by_the_model_server_fails_the_job_with_its_message(aws, client, alice, report_wav):
     job = upload(client, alice, report_wav, language="fr")  # tiny.en is English-only
     aws.process(aws.invocations[0])
-    get_backend().sync_outcomes()
+    OutcomeSync().sync_outcomes()
     job.refresh_from_db()
     assert job.status == "failed" and "English-only" in job.failure_reason
     assert "ClientError" not in job.failure_reason  # the person reads the model server's words
@@ -157,8 +157,8 @@ def test_duplicate_and_out_of_order_notifications_leave_the_first_outcome(aws, c
     late_failure["inferenceId"] = str(job.public_id)
     assert aws.deliver(success, late_failure) == {"recorded": 0, "duplicate": 2, "ignored": 0,
                                                   "malformed": 0}
-    get_backend().sync_outcomes()
-    get_backend().sync_outcomes()
+    OutcomeSync().sync_outcomes()
+    OutcomeSync().sync_outcomes()
     job.refresh_from_db()
     assert job.status == "completed" and job.failure_reason == ""
 
@@ -166,11 +166,11 @@ def test_duplicate_and_out_of_order_notifications_leave_the_first_outcome(aws, c
 def test_a_lost_notification_is_settled_by_the_reconciler(aws, client, alice, report_wav, settings):
     job = upload(client, alice, report_wav)
     aws.process(aws.invocations[0], notify=False)  # SageMaker finished; SNS never delivered
-    assert get_backend().sync_outcomes() == 0
-    assert get_backend().reconcile() == 0  # too early: SageMaker could still be working
+    assert OutcomeSync().sync_outcomes() == 0
+    assert OutcomeSync().reconcile() == 0  # too early: SageMaker could still be working
     limit = settings.SAGEMAKER_REQUEST_TTL_SECONDS + settings.INVOCATION_TIMEOUT_SECONDS + 601
     Job.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=limit))
-    assert get_backend().reconcile() == 1
+    assert OutcomeSync().reconcile() == 1
     job.refresh_from_db()
     assert job.status == "completed" and "friday" in words(job.transcript_text)
 
@@ -179,7 +179,7 @@ def test_a_job_sagemaker_never_answered_expires_with_a_reason(aws, client, alice
     job = upload(client, alice, report_wav)
     limit = settings.SAGEMAKER_REQUEST_TTL_SECONDS + settings.INVOCATION_TIMEOUT_SECONDS + 601
     Job.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=limit))
-    get_backend().reconcile()
+    OutcomeSync().reconcile()
     job.refresh_from_db()
     assert job.status == "expired" and "retry" in job.failure_reason
 
@@ -194,5 +194,5 @@ def test_many_waiting_jobs_are_read_in_batches(aws, alice, make_job):
         message["inferenceId"] = str(job.public_id)
         aws.deliver(message)
     assert table.scan(Select="COUNT")["Count"] == 130
-    assert get_backend().sync_outcomes() == 130
+    assert OutcomeSync().sync_outcomes() == 130
     assert Job.objects.filter(status="expired").count() == 130

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from tests.transcripts.conftest import make_result
+from tests.transcripts.conftest import make_result, stored_outcome
 from transcripts import services
 from transcripts.routing import websocket_urlpatterns
 from webapp.asgi import application
@@ -47,7 +47,7 @@ async def test_the_owner_hears_each_status_change_and_nobody_else_does(alice, bo
 
     def complete():
         name = services.job_store_output(job=job, result=make_result("hello there"))
-        services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+        services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     await database_sync_to_async(complete)()
     event = await alices.receive_json_from(timeout=2)
     assert event["job"]["status"] == "completed" and event["job"]["duration"] == 2.5
@@ -89,7 +89,7 @@ async def test_a_page_that_connects_late_hears_where_its_jobs_stand(alice, bob, 
     def finish_one_delete_other():
         services.job_claim_next(lease_seconds=60)
         name = services.job_store_output(job=finished, result=make_result("hello there"))
-        services.job_record_outcome(public_id=finished.public_id, status="completed", output_name=name)
+        services.job_record_outcome(job_pk=finished.pk, outcome=stored_outcome(name))
         services.job_delete(job=gone)
     await database_sync_to_async(finish_one_delete_other)()
 

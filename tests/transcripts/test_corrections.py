@@ -7,7 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from tests.transcripts.conftest import make_result
+from tests.transcripts.conftest import make_result, stored_outcome
 from transcripts import selectors, services
 from transcripts.models import Status
 
@@ -27,7 +27,7 @@ def job(alice, make_job):
     job = make_job(alice, name="call.wav")
     result = make_result("Please send the report to Jon. The budget is approved.", SEGMENTS)
     name = services.job_store_output(job=job, result=result)
-    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     job.refresh_from_db()
     return job
 
@@ -148,7 +148,7 @@ def test_a_long_transcript_comes_in_a_first_page_and_the_rest_as_json(client, al
                 for i in range(FIRST_SEGMENTS + 30)]
     job = make_job(alice, name="long.wav")
     name = services.job_store_output(job=job, result=make_result("long", segments))
-    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     client.force_login(alice)
     page = client.get(reverse("job-detail", args=[job.public_id])).content.decode()
     assert f"segment number {FIRST_SEGMENTS - 1}<" in page and f"segment number {FIRST_SEGMENTS}<" not in page

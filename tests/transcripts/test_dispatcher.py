@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,13 +15,13 @@ from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
+from devtools.servers import CONTAINER, free_port
 from tests.conftest import words
 from tests.transcripts.conftest import upload
-from devtools.servers import free_port
 from transcripts import services
 from transcripts.backends.invocation import custom_attributes
-from transcripts.backends.local import MAX_ATTEMPTS, Dispatcher
 from transcripts.models import Job
+from transcripts.workers.dispatcher import MAX_ATTEMPTS, Dispatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_upload_to_completed_transcript_with_the_spoken_words(client, alice, report_wav, model_server):
     job = upload(client, alice, report_wav, word_timestamps="on")
-    assert Dispatcher(container_url=model_server.url).process_next() is True
+    assert Dispatcher(container_url=model_server.url).step() is True
     job.refresh_from_db()
     assert job.status == "completed", job.failure_reason
     assert {"report", "john", "friday"} <= set(words(job.transcript_text))
@@ -38,24 +39,24 @@ def test_upload_to_completed_transcript_with_the_spoken_words(client, alice, rep
     assert srt.startswith("1\n00:00:00,") and "Friday" in srt
     page = client.get(reverse("job-detail", args=[job.public_id])).content.decode()
     assert "John" in page
-    assert Dispatcher(container_url=model_server.url).process_next() is False  # nothing left
+    assert Dispatcher(container_url=model_server.url).step() is False  # nothing left
 
 
 def test_a_model_server_refusal_fails_the_job_with_its_message(client, alice, report_wav, model_server):
     job = upload(client, alice, report_wav, language="fr")  # tiny.en is English-only
-    Dispatcher(container_url=model_server.url).process_next()
+    Dispatcher(container_url=model_server.url).step()
     job.refresh_from_db()
     assert job.status == "failed" and "English-only" in job.failure_reason
 
 
 def test_jobs_wait_while_the_model_server_is_down_then_complete(client, alice, report_wav, model_server):
     job = upload(client, alice, report_wav)
-    Dispatcher(container_url=f"http://127.0.0.1:{free_port()}").process_next()
+    Dispatcher(container_url=f"http://127.0.0.1:{free_port()}").step()
     job.refresh_from_db()
     assert job.status == "queued" and job.attempts == 0 and job.failure_reason == ""
     assert job.lease_until > timezone.now()  # it waits a little before the next try
     Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
-    Dispatcher(container_url=model_server.url).process_next()
+    Dispatcher(container_url=model_server.url).step()
     job.refresh_from_db()
     assert job.status == "completed" and "friday" in words(job.transcript_text)
 
@@ -83,7 +84,7 @@ def test_server_errors_are_retried_a_bounded_number_of_times(client, alice, repo
     dispatcher = Dispatcher(container_url=f"http://127.0.0.1:{server.server_port}")
     for _ in range(MAX_ATTEMPTS):
         Job.objects.filter(pk=job.pk).update(lease_until=None)  # skip the back-off wait
-        dispatcher.process_next()
+        dispatcher.step()
     server.shutdown()
     job.refresh_from_db()
     assert _Failing.calls == MAX_ATTEMPTS
@@ -97,8 +98,8 @@ def test_a_job_interrupted_by_a_restart_completes_exactly_once(client, alice, re
     Job.objects.filter(pk=job.pk).update(status="processing", rank=2, attempts=1,
                                          lease_until=timezone.now() - timedelta(seconds=1))
     dispatcher = Dispatcher(container_url=model_server.url)
-    assert dispatcher.process_next() is True
-    assert dispatcher.process_next() is False
+    assert dispatcher.step() is True
+    assert dispatcher.step() is False
     job.refresh_from_db()
     assert job.status == "completed" and job.attempts == 2
 
@@ -107,13 +108,14 @@ def test_a_job_another_dispatcher_holds_is_left_alone(client, alice, report_wav,
     job = upload(client, alice, report_wav)
     Job.objects.filter(pk=job.pk).update(status="processing", rank=2, attempts=1,
                                          lease_until=timezone.now() + timedelta(seconds=60))
-    assert Dispatcher(container_url=model_server.url).process_next() is False
+    assert Dispatcher(container_url=model_server.url).step() is False
 
 
 async def _upload_to_running_dispatcher(client, alice, audio, model_server) -> Job:
     """Uploads while a dispatcher runs and returns the job once it completed (or ~20 s)."""
     dispatcher = Dispatcher(container_url=model_server.url)
-    runner = asyncio.create_task(dispatcher.run())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(dispatcher.run(stop))
     await asyncio.wait_for(dispatcher.listening.wait(), timeout=30)  # it has joined the group
     job = await sync_to_async(upload)(client, alice, audio)
     for _ in range(200):
@@ -121,7 +123,8 @@ async def _upload_to_running_dispatcher(client, alice, audio, model_server) -> J
         await sync_to_async(job.refresh_from_db)()
         if job.status == "completed":
             break
-    runner.cancel()
+    stop.set()
+    await asyncio.wait_for(runner, timeout=30)  # it stops on its signal, after the current step
     return job
 
 
@@ -153,7 +156,7 @@ async def test_a_step_that_raises_is_retried_at_once_not_after_the_poll_interval
 def test_options_travel_as_sagemaker_custom_attributes():
     assert custom_attributes({"language": "fr", "task": "translate", "word_timestamps": True,
                               "initial_prompt": "Names; Acme, Inc"}) == \
-        "language=fr;task=translate;word_timestamps=true;initial_prompt=Names  Acme  Inc"
+        "language=fr;task=translate;word_timestamps=true;initial_prompt=Names%3B%20Acme%2C%20Inc"
     assert custom_attributes({"language": None, "task": "transcribe", "word_timestamps": False}) == \
         "task=transcribe;word_timestamps=false"
 
@@ -181,8 +184,66 @@ def test_a_model_server_that_dies_on_a_job_fails_it_after_bounded_attempts(clien
     dispatcher = Dispatcher(container_url=f"http://127.0.0.1:{listener.getsockname()[1]}")
     for _ in range(MAX_ATTEMPTS):
         Job.objects.filter(pk=job.pk).update(lease_until=None)
-        dispatcher.process_next()
+        dispatcher.step()
     listener.close()
     job.refresh_from_db()
     assert job.status == "failed" and "stopped while transcribing" in job.failure_reason
     assert f"after {MAX_ATTEMPTS} attempts" in job.failure_reason
+
+
+# ---------------------------------------------------------------- names in any script
+
+NON_LATIN_NAMES = "Nguyễn, 東京; Müller"
+
+
+def test_options_in_any_script_travel_as_visible_ascii_and_the_model_server_reads_them_back():
+    sys.path.insert(0, str(CONTAINER))
+    from whisper_server.options import parse_custom_attributes
+
+    header = custom_attributes({"task": "transcribe", "initial_prompt": NON_LATIN_NAMES})
+    assert header.isascii() and header.isprintable() and len(header) <= 1024
+    assert parse_custom_attributes(header).initial_prompt == NON_LATIN_NAMES
+    long_prompt = "東京" * 400  # 7,200 characters once encoded: shortened, whole characters
+    shortened = parse_custom_attributes(custom_attributes({"initial_prompt": long_prompt}))
+    assert len(custom_attributes({"initial_prompt": long_prompt})) <= 1024
+    assert 0 < len(shortened.initial_prompt) < len(long_prompt)
+    assert long_prompt.startswith(shortened.initial_prompt)
+
+
+def test_an_upload_with_non_latin_names_completes(client, alice, report_wav, model_server):
+    job = upload(client, alice, report_wav, initial_prompt=NON_LATIN_NAMES)
+    assert Dispatcher(container_url=model_server.url).step() is True
+    job.refresh_from_db()
+    assert job.status == "completed", job.failure_reason
+    assert job.made_with["options"]["initial_prompt"] == NON_LATIN_NAMES
+    assert "friday" in words(job.transcript_text)
+
+
+def test_a_step_that_raises_on_a_job_counts_as_an_attempt_and_the_job_fails_with_a_reason(
+        client, alice, report_wav, monkeypatch):
+    job = upload(client, alice, report_wav)
+    dispatcher = Dispatcher(container_url="http://127.0.0.1:9")
+
+    def broken(audio, options):
+        raise UnicodeEncodeError("latin-1", "東京", 0, 1, "ordinal not in range(256)")
+
+    monkeypatch.setattr(dispatcher.model_server, "invoke", broken)
+    for _ in range(MAX_ATTEMPTS):
+        Job.objects.filter(pk=job.pk).update(lease_until=None)  # skip the back-off wait
+        assert dispatcher.step() is True
+    job.refresh_from_db()
+    assert job.status == "failed" and job.attempts == MAX_ATTEMPTS
+    assert "UnicodeEncodeError" in job.failure_reason
+    assert f"gave up after {MAX_ATTEMPTS} attempts" in job.failure_reason
+    assert dispatcher.step() is False  # nothing is claimed again
+
+
+def test_a_job_whose_every_attempt_ended_with_the_dispatcher_fails_instead_of_looping(
+        client, alice, report_wav, model_server):
+    """A dispatcher killed on the job each time (its lease ran out) does not retry forever."""
+    job = upload(client, alice, report_wav)
+    Job.objects.filter(pk=job.pk).update(status="processing", rank=2, attempts=MAX_ATTEMPTS,
+                                         lease_until=timezone.now() - timedelta(seconds=1))
+    assert Dispatcher(container_url=model_server.url).step() is True
+    job.refresh_from_db()
+    assert job.status == "failed" and f"gave up after {MAX_ATTEMPTS} attempts" in job.failure_reason

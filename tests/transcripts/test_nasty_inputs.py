@@ -13,15 +13,15 @@ from django.urls import reverse
 
 from tests import media_samples as media
 from tests.conftest import words
-from transcripts.backends.local import Dispatcher
 from transcripts.models import Job
-from transcripts.tokens import token_create
+from transcripts.services.tokens import token_create
+from transcripts.workers.dispatcher import Dispatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)
 REFUSED, EMPTY, SPOKEN, FAILED = "refused", "empty", "spoken", "failed"
 
 
-def samples(report: "Path", folder: "Path") -> dict:  # noqa: F821
+def samples(report: Path, folder: Path) -> dict:  # noqa: F821
     """name → (file, what a person should get)."""
     mp3 = media.convert(report, folder / "speech.mp3", "-c:a", "libmp3lame", "-b:a", "64k")
     return {
@@ -83,7 +83,7 @@ def test_every_awkward_file_ends_in_a_clear_state(client, alice, key, report_wav
             assert response.status_code == 201, (name, response.content)
             expected[response.json().get("public_id") or response.json()["job"]["public_id"]] = (name, outcome)
     dispatcher = Dispatcher(container_url=model_server.url)
-    while dispatcher.process_next():
+    while dispatcher.step():
         pass
     for public_id, (name, outcome) in expected.items():
         job = Job.objects.get(public_id=public_id)

@@ -14,9 +14,9 @@ from django.urls import reverse
 from devtools.servers import REPO, start_web_app
 from tests.conftest import words
 from transcripts.models import Job
-from transcripts.tokens import token_create
+from transcripts.services.tokens import token_create
 
-MAKE_KEY = ("from django.contrib.auth import get_user_model; from transcripts.tokens import token_create; "
+MAKE_KEY = ("from django.contrib.auth import get_user_model; from transcripts.services.tokens import token_create; "
             "user = get_user_model().objects.create_user('olga', password='olga-pass-42'); "
             "print(token_create(owner=user, name='openai client')[1])")
 

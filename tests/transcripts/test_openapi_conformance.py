@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from transcripts.models import Status
-from transcripts.tokens import token_create
+from transcripts.services.tokens import token_create
 from webapp.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.transcripts.conftest import make_result
+from tests.transcripts.conftest import make_result, stored_outcome
 from transcripts import services
 from transcripts.models import Job
 from transcripts.quality import quality_flags
+from transcripts.services import Outcome
 
 CLEAN = ["Good morning everyone.", "Today we look at the budget for next year.",
          "Please send the report to John by Friday.", "Any questions before we start?"]
@@ -145,12 +146,11 @@ def test_a_completed_outcome_stores_its_flags(alice, make_job):
     job = make_job(alice)
     looped = result(CLEAN[:1] + ["Thank you."] * 3, language="de", requested="en")
     name = services.job_store_output(job=job, result=looped)
-    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     stored = Job.objects.get(pk=job.pk).quality_flags
     assert [f["code"] for f in stored] == ["repetition", "language_mismatch"]
 
     clean_job = make_job(alice)
-    services.job_record_outcome(public_id=clean_job.public_id, status="completed",
-                                output_name=services.job_store_output(job=clean_job, result=result()),
-                                result=result())
+    services.job_record_outcome(job_pk=clean_job.pk, outcome=Outcome.completed(
+        result=result(), output_name=services.job_store_output(job=clean_job, result=result())))
     assert Job.objects.get(pk=clean_job.pk).quality_flags == []

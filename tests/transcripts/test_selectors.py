@@ -3,7 +3,8 @@
 import pytest
 from django.http import Http404
 
-from transcripts import selectors
+from tests.transcripts.conftest import make_result, stored_outcome
+from transcripts import selectors, services
 from transcripts.models import Status
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +42,11 @@ def test_summary_is_what_the_dashboard_shows(alice, make_job):
 
 @pytest.mark.django_db(transaction=True)
 def test_search_finds_words_as_soon_as_the_outcome_lands(alice, make_job):
-    from tests.transcripts.conftest import make_result
-    from transcripts import services
 
     job = make_job(alice, name="call.wav")
     assert not selectors.jobs_for_user(alice, query="invoice").exists()
     name = services.job_store_output(job=job, result=make_result("the invoice is overdue"))
-    services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     assert list(selectors.jobs_for_user(alice, query="invoice overdue")) == [job]
     assert list(selectors.jobs_for_user(alice, query="invo")) == [job]  # words by their start
     services.job_delete(job=job)

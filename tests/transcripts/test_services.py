@@ -8,9 +8,10 @@ import pytest
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from tests.transcripts.conftest import make_result
+from tests.transcripts.conftest import make_result, stored_outcome
 from transcripts import services
 from transcripts.models import Job, Status
+from transcripts.services import Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,33 +20,30 @@ def test_completed_outcome_fills_the_job_and_a_duplicate_changes_nothing(alice, 
     job = make_job(alice)
     result = make_result("Please send the report")
     name = services.job_store_output(job=job, result=result)
-    assert services.job_record_outcome(public_id=job.public_id, status="completed",
-                                       output_name=name) is True
+    assert services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name)) is True
     job.refresh_from_db()
     assert (job.status, job.transcript_text, job.duration, job.language) == \
         ("completed", "Please send the report", 2.5, "en")
     assert job.made_with["engine"] == "faster-whisper" and job.finished_at is not None
     finished = job.finished_at
     # SNS and the dispatcher may deliver twice: the second is a no-op, not an error.
-    assert services.job_record_outcome(public_id=job.public_id, status="completed",
-                                       output_name=name) is False
+    assert services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name)) is False
     job.refresh_from_db()
     assert job.finished_at == finished
 
 
 def test_the_first_terminal_outcome_wins(alice, make_job):
     job = make_job(alice)
-    services.job_record_outcome(public_id=job.public_id, status="failed", failure_reason="no audio")
+    services.job_record_outcome(job_pk=job.pk, outcome=Outcome.failed("no audio"))
     late = services.job_store_output(job=job, result=make_result("late words"))
-    assert services.job_record_outcome(public_id=job.public_id, status="completed",
-                                       output_name=late) is False
+    assert services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(late)) is False
     job.refresh_from_db()
     assert job.status == "failed" and job.failure_reason == "no audio" and job.transcript_text == ""
 
 
 def test_a_state_that_is_not_an_outcome_is_refused(alice, make_job):
     with pytest.raises(ValueError):
-        services.job_record_outcome(public_id=make_job(alice).public_id, status="processing")
+        services.job_record_outcome(job_pk=make_job(alice).pk, outcome=Outcome(Status.PROCESSING))
 
 
 def test_claims_take_the_oldest_waiting_job_once(alice, bob, make_job):
@@ -67,7 +65,7 @@ def test_a_job_whose_dispatcher_died_is_claimed_again(alice, make_job):
 def test_a_requeued_job_waits_out_its_delay(alice, make_job):
     job = make_job(alice)
     services.job_claim_next(lease_seconds=60)
-    services.job_requeue(job_id=job.pk, delay_seconds=30, reason="model server down",
+    services.job_requeue(job_pk=job.pk, delay_seconds=30, reason="model server down",
                          count_attempt=False)
     job.refresh_from_db()
     assert job.status == "queued" and job.attempts == 0

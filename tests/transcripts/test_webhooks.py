@@ -22,11 +22,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.transcripts.conftest import make_result
-from transcripts import services, webhooks
-from transcripts.asgi import DispatcherLifespan
+from tests.transcripts.conftest import make_result, stored_outcome
+from transcripts import services, webhook_signing, webhook_targets
+from transcripts.asgi import WorkersLifespan
 from transcripts.models import ApiToken, Status, Webhook, WebhookDelivery
-from transcripts.tokens import token_create, user_for_key
+from transcripts.services import Outcome, webhooks
+from transcripts.services.tokens import token_create, user_for_key
+from transcripts.workers import webhook_delivery
 
 PUBLIC_URL = "https://93.184.215.14/hooks/transcripts"  # a public address: no DNS needed
 
@@ -109,7 +111,7 @@ def hook_for(owner, server, path="/hooks", **url):
 def completed_event(owner, make_job):
     """A completed job of `owner` and its queued deliveries."""
     job = make_job(owner, status=Status.COMPLETED, text="Please send the report")
-    webhooks.enqueue_job_event(job.pk)
+    webhooks.webhook_event_enqueue(job=job)
     return job
 
 
@@ -117,7 +119,7 @@ def completed_event(owner, make_job):
 
 def test_a_receiver_verifies_the_signature_with_the_secret_and_a_tampered_body_fails():
     body = json.dumps({"id": "e1", "type": "job.completed", "job": {"status": "completed"}})
-    headers = webhooks.request_headers(secret="whsec_abc", event_id="e1", event="job.completed",
+    headers = webhook_signing.request_headers(secret="whsec_abc", event_id="e1", event="job.completed",
                                        timestamp=int(time.time()), body=body)
     assert headers["X-Webhook-Signature"].startswith("sha256=")
     assert headers["Content-Type"] == "application/json" and headers["X-Webhook-Id"] == "e1"
@@ -129,10 +131,10 @@ def test_a_receiver_verifies_the_signature_with_the_secret_and_a_tampered_body_f
 
 def test_the_signature_covers_the_timestamp_and_old_timestamps_are_rejected():
     body = '{"id":"e1"}'
-    assert webhooks.sign("s", 1700000000, body) == hmac.new(
+    assert webhook_signing.sign("s", 1700000000, body) == hmac.new(
         b"s", b'1700000000.{"id":"e1"}', hashlib.sha256).hexdigest()
-    assert webhooks.sign("s", 1700000000, body) != webhooks.sign("s", 1700000001, body)
-    old = webhooks.request_headers(secret="s", event_id="e1", event="job.completed",
+    assert webhook_signing.sign("s", 1700000000, body) != webhook_signing.sign("s", 1700000001, body)
+    old = webhook_signing.request_headers(secret="s", event_id="e1", event="job.completed",
                                    timestamp=int(time.time()) - 600, body=body)
     assert not receiver_verifies("s", old, body.encode())  # a replay after 5 minutes
 
@@ -168,7 +170,7 @@ def test_the_refusal_message_names_the_address():
     from django.test import override_settings
 
     with override_settings(WEBHOOK_ALLOW_PRIVATE=False), pytest.raises(ValueError) as refused:
-        webhooks.validate_url("http://127.0.0.1/hooks")
+        webhook_targets.validate_url("http://127.0.0.1/hooks")
     assert str(refused.value) == "webhook targets on loopback or private networks are not allowed: 127.0.0.1"
 
 
@@ -206,7 +208,7 @@ def test_a_completed_outcome_enqueues_one_delivery_per_active_webhook(alice, bob
     job = make_job(alice)
     name = services.job_store_output(job=job, result=make_result("Please send the report"))
 
-    assert services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    assert services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     deliveries = list(WebhookDelivery.objects.order_by("webhook_id"))
     assert [d.webhook_id for d in deliveries] == sorted([first.pk, second.pk])
     assert {d.event for d in deliveries} == {"job.completed"}
@@ -219,7 +221,7 @@ def test_a_completed_outcome_enqueues_one_delivery_per_active_webhook(alice, bob
     assert payload["id"] and payload["created_at"]
 
     # The same outcome again (SNS or the dispatcher deliver twice): no new event.
-    assert not services.job_record_outcome(public_id=job.public_id, status="completed", output_name=name)
+    assert not services.job_record_outcome(job_pk=job.pk, outcome=stored_outcome(name))
     assert WebhookDelivery.objects.count() == 2
 
 
@@ -229,14 +231,14 @@ def test_a_completed_outcome_enqueues_one_delivery_per_active_webhook(alice, bob
 def test_failed_and_expired_outcomes_are_job_failed_events(alice, make_job, status, event):
     webhooks.webhook_create(owner=alice, url=PUBLIC_URL)
     job = make_job(alice)
-    services.job_record_outcome(public_id=job.public_id, status=status, failure_reason="no speech found")
+    services.job_record_outcome(job_pk=job.pk, outcome=Outcome(Status(status), failure_reason="no speech found"))
     deliveries = list(WebhookDelivery.objects.all())
     if event is None:
         assert deliveries == []
         return
     assert [(d.event, d.payload["job"]["status"], d.payload["job"]["failure_reason"]) for d in deliveries] \
         == [(event, status, "no speech found")]
-    services.job_record_outcome(public_id=job.public_id, status="completed", result=make_result("late"))
+    services.job_record_outcome(job_pk=job.pk, outcome=Outcome.completed(result=make_result("late"), output_name=""))
     assert WebhookDelivery.objects.count() == 1  # the first outcome won; nothing more is sent
 
 
@@ -248,7 +250,7 @@ def test_an_event_reaches_a_real_receiver_that_checks_the_signature(alice, make_
     hook_for(alice, server, path="/hooks/in?source=transcripts")
     job = completed_event(alice, make_job)
 
-    assert webhooks.deliver_due() == 1
+    assert webhook_delivery.deliver_due() == 1
     [request] = server.requests
     assert request["verified"] and request["path"] == "/hooks/in?source=transcripts"
     headers, body = request["headers"], json.loads(request["body"])
@@ -261,7 +263,7 @@ def test_an_event_reaches_a_real_receiver_that_checks_the_signature(alice, make_
     assert (delivery.state, delivery.attempts, delivery.last_status, delivery.last_error) == \
         ("delivered", 1, 200, "")
     assert delivery.delivered_at is not None
-    assert webhooks.deliver_due() == 0 and len(server.requests) == 1  # sent once
+    assert webhook_delivery.deliver_due() == 0 and len(server.requests) == 1  # sent once
 
 
 @pytest.mark.django_db
@@ -270,7 +272,7 @@ def test_a_wrong_secret_is_refused_by_the_receiver_and_retried(alice, make_job, 
     hook_for(alice, server)
     server.secrets = ["whsec_not-the-one"]
     completed_event(alice, make_job)
-    webhooks.deliver_due()
+    webhook_delivery.deliver_due()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.last_status) == ("pending", 401)
     assert "HTTP 401" in delivery.last_error and "refused with 401" in delivery.last_error
@@ -283,20 +285,20 @@ def test_failures_are_retried_with_backoff_until_the_receiver_answers(alice, mak
     completed_event(alice, make_job)
     start = timezone.now()
 
-    assert webhooks.deliver_due(now=start) == 1
+    assert webhook_delivery.deliver_due(now=start) == 1
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.attempts, delivery.last_status) == ("pending", 1, 500)
     assert delivery.last_error.startswith("HTTP 500")
     assert delivery.next_attempt_at == start + timedelta(seconds=10)
-    assert webhooks.deliver_due(now=start + timedelta(seconds=9)) == 0  # not due yet
+    assert webhook_delivery.deliver_due(now=start + timedelta(seconds=9)) == 0  # not due yet
 
     second = start + timedelta(seconds=10)
-    assert webhooks.deliver_due(now=second) == 1
+    assert webhook_delivery.deliver_due(now=second) == 1
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.next_attempt_at) == (2, second + timedelta(seconds=60))
-    assert webhooks.deliver_due(now=second + timedelta(seconds=59)) == 0
+    assert webhook_delivery.deliver_due(now=second + timedelta(seconds=59)) == 0
 
-    assert webhooks.deliver_due(now=second + timedelta(seconds=60)) == 1
+    assert webhook_delivery.deliver_due(now=second + timedelta(seconds=60)) == 1
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts, delivery.last_status, delivery.last_error) == \
         ("delivered", 3, 200, "")
@@ -311,12 +313,12 @@ def test_a_delivery_gives_up_as_failed_after_the_last_attempt(alice, make_job, r
     completed_event(alice, make_job)
     now = timezone.now()
     for _ in range(webhooks.MAX_ATTEMPTS):
-        assert webhooks.deliver_due(now=now) == 1
+        assert webhook_delivery.deliver_due(now=now) == 1
         now += timedelta(hours=3)
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.attempts, delivery.last_status, delivery.next_attempt_at) == \
         ("failed", webhooks.MAX_ATTEMPTS, 503, None)
-    assert webhooks.deliver_due(now=now + timedelta(days=1)) == 0
+    assert webhook_delivery.deliver_due(now=now + timedelta(days=1)) == 0
     assert len(server.requests) == webhooks.MAX_ATTEMPTS == 6
 
 
@@ -325,7 +327,7 @@ def test_redirects_are_not_followed(alice, make_job, receiver):
     server = receiver(302)
     hook_for(alice, server)
     completed_event(alice, make_job)
-    webhooks.deliver_due()
+    webhook_delivery.deliver_due()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.state, delivery.last_status) == ("pending", 302)
     assert "redirects are not followed" in delivery.last_error
@@ -339,7 +341,7 @@ def test_the_address_is_checked_again_before_each_delivery(settings, alice, make
     completed_event(alice, make_job)
     settings.WEBHOOK_ALLOW_PRIVATE = False  # as if the host now resolved to a private address
 
-    assert webhooks.deliver_due() == 1
+    assert webhook_delivery.deliver_due() == 1
     assert server.requests == []  # no request was made
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == "pending" and delivery.attempts == 1 and delivery.last_status is None
@@ -351,7 +353,7 @@ def test_an_unreachable_receiver_is_recorded_and_retried(settings, alice, make_j
     settings.WEBHOOK_ALLOW_PRIVATE = True
     webhooks.webhook_create(owner=alice, url="http://127.0.0.1:9/hooks")  # nothing listens there
     completed_event(alice, make_job)
-    assert webhooks.deliver_due() == 1
+    assert webhook_delivery.deliver_due() == 1
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == "pending" and delivery.attempts == 1
     assert "could not deliver" in delivery.last_error
@@ -373,11 +375,11 @@ def localhost_cert(tmp_path_factory):
 def test_https_goes_to_the_checked_address_and_still_verifies_the_host_name(
         alice, make_job, receiver, localhost_cert, monkeypatch):
     server = receiver(tls=localhost_cert)
-    monkeypatch.setattr(webhooks, "TLS_VERIFY", localhost_cert[0])  # trust the test's own CA
-    monkeypatch.setattr(webhooks, "resolve_target", lambda url: ["127.0.0.1"])  # "localhost" → here
+    monkeypatch.setattr(webhook_targets, "TLS_VERIFY", localhost_cert[0])  # trust the test's own CA
+    monkeypatch.setattr(webhook_delivery, "resolve_target", lambda url: ["127.0.0.1"])  # "localhost" → here
     hook_for(alice, server, host="localhost", scheme="https")
     completed_event(alice, make_job)
-    assert webhooks.deliver_due() == 1
+    assert webhook_delivery.deliver_due() == 1
     assert WebhookDelivery.objects.get().state == "delivered"
     [request] = server.requests
     assert request["verified"] and request["headers"]["Host"] == f"localhost:{server.port}"
@@ -386,7 +388,7 @@ def test_https_goes_to_the_checked_address_and_still_verifies_the_host_name(
     other = hook_for(alice, server, host="127.0.0.1", scheme="https")
     WebhookDelivery.objects.all().delete()
     completed_event(alice, make_job)
-    webhooks.deliver_due()
+    webhook_delivery.deliver_due()
     failed = WebhookDelivery.objects.get(webhook=other)
     assert failed.state == "pending" and "doesn't match" in failed.last_error
 
@@ -398,11 +400,11 @@ def test_a_claimed_delivery_is_not_sent_by_a_second_worker(alice, make_job, rece
     completed_event(alice, make_job)
     delivery = WebhookDelivery.objects.get()
     now = timezone.now()
-    assert webhooks.claim(delivery.pk, now) is True
-    assert webhooks.claim(delivery.pk, now) is False  # the other worker loses the UPDATE
-    assert webhooks.deliver_due(now=now) == 0 and server.requests == []
+    assert webhooks.delivery_claim(delivery_pk=delivery.pk, now=now) is True
+    assert webhooks.delivery_claim(delivery_pk=delivery.pk, now=now) is False  # the other worker loses the UPDATE
+    assert webhook_delivery.deliver_due(now=now) == 0 and server.requests == []
     # A worker that died mid-send: its claim runs out and the delivery is due again.
-    assert webhooks.deliver_due(now=now + timedelta(seconds=webhooks.CLAIM_SECONDS)) == 1
+    assert webhook_delivery.deliver_due(now=now + timedelta(seconds=webhooks.CLAIM_SECONDS)) == 1
     assert len(server.requests) == 1
 
 
@@ -413,7 +415,7 @@ def test_deleting_a_webhook_stops_its_deliveries(alice, make_job, receiver):
     completed_event(alice, make_job)
     assert webhooks.webhook_delete(owner=alice, webhook_id=hook.pk)
     assert not WebhookDelivery.objects.exists()
-    assert webhooks.deliver_due() == 0 and server.requests == []
+    assert webhook_delivery.deliver_due() == 0 and server.requests == []
 
 
 @pytest.mark.django_db
@@ -422,38 +424,65 @@ def test_the_management_command_delivers_what_is_due_once(alice, make_job, recei
     hook_for(alice, server)
     hook_for(alice, server, path="/second")
     completed_event(alice, make_job)
-    call_command("deliver_webhooks", "--once")
-    assert "2 delivery attempt(s)" in capsys.readouterr().out
+    call_command("work", "webhook_delivery", "--once")
+    assert "webhook_delivery: 2 done" in capsys.readouterr().out
     assert sorted(r["path"] for r in server.requests) == ["/hooks", "/second"]
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
 
 
-async def test_the_lifespan_starts_the_dispatcher_and_the_deliveries_and_stops_both(settings, monkeypatch):
-    settings.DISPATCHER_IN_WEB = True
+async def test_the_lifespan_starts_the_workers_and_stops_them_cleanly(settings, monkeypatch):
+    settings.WORKERS_IN_WEB = True
+    started, stopped = [], []
 
-    async def forever():
-        await asyncio.Event().wait()
+    async def workers(names, stop):
+        started.extend(names)
+        await stop.wait()  # a worker ends after its current step once asked to stop
+        stopped.extend(names)
 
-    monkeypatch.setattr(webhooks, "run_deliveries", forever)
-    monkeypatch.setattr("transcripts.backends.get_backend",
-                        lambda: type("Backend", (), {"run": staticmethod(forever)})())
+    monkeypatch.setattr("transcripts.asgi.run_workers", workers)
     messages: asyncio.Queue = asyncio.Queue()
     sent = []
 
     async def send(message):
         sent.append(message["type"])
 
-    lifespan = DispatcherLifespan()
+    lifespan = WorkersLifespan()
     app = asyncio.create_task(lifespan({"type": "lifespan"}, messages.get, send))
     await messages.put({"type": "lifespan.startup"})
     while "lifespan.startup.complete" not in sent:
         await asyncio.sleep(0.01)
-    assert not lifespan.task.done() and not lifespan.deliveries.done()
+    await asyncio.sleep(0)
+    assert started == ["dispatcher", "webhook_delivery"] and not lifespan.task.done()
     await messages.put({"type": "lifespan.shutdown"})
     await app
-    await asyncio.sleep(0)
-    assert lifespan.task.cancelled() and lifespan.deliveries.cancelled()
+    # Stopped by their signal, not cancelled: nothing is left half done, no traceback.
+    assert stopped == started and lifespan.task.done() and not lifespan.task.cancelled()
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_a_second_ctrl_c_stops_the_workers_without_a_traceback(settings, monkeypatch):
+    """uvicorn skips the shutdown message on a second Ctrl-C and cancels the lifespan: the
+    workers are told to stop, and the lifespan ends quietly (uvicorn logs any exception)."""
+    settings.WORKERS_IN_WEB = True
+
+    async def workers(names, stop):
+        await stop.wait()
+
+    monkeypatch.setattr("transcripts.asgi.run_workers", workers)
+    messages: asyncio.Queue = asyncio.Queue()
+    sent = []
+
+    async def send(message):
+        sent.append(message["type"])
+
+    lifespan = WorkersLifespan()
+    app = asyncio.create_task(lifespan({"type": "lifespan"}, messages.get, send))
+    await messages.put({"type": "lifespan.startup"})
+    while "lifespan.startup.complete" not in sent:
+        await asyncio.sleep(0.01)
+    app.cancel()
+    await app  # returns: no CancelledError for uvicorn to print
+    assert lifespan.stop.is_set()
 
 
 # ---------------------------------------------------------------- the settings page
@@ -546,7 +575,7 @@ def test_the_delivery_history_is_on_the_page(alice_client, alice, bob, make_job,
     server = receiver(500)
     hook_for(alice, server)
     completed_event(alice, make_job)
-    webhooks.deliver_due()
+    webhook_delivery.deliver_due()
     page = alice_client.get(reverse("settings")).content.decode()
     row = re.search(r'<tr data-delivery="\d+">(.*?)</tr>', page, re.S).group(1)
     assert "job.completed" in row and "Pending" in row and "HTTP 500" in row and "refused with 500" in row

@@ -1,29 +1,28 @@
-"""Backends: where a submitted job goes. TRANSCRIBE_BACKEND picks one; nothing else in the
-code branches on it. Each backend has the same three methods:
-
-- submit(job): called once the job is committed;
-- step() -> bool: one unit of background work (take a job, or collect outcomes); True if
-  it did something;
-- run(): the background loop, started with the web server or by `manage.py dispatch`.
-"""
+"""Gateways to where transcription happens. TRANSCRIBE_BACKEND picks one here, and nowhere
+else. A gateway (gateway.py) takes a job and says where its outcome will appear (a Receipt),
+reports capacity, and names the background workers it needs; it imports nothing from
+services. Only this package imports boto3."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from django.conf import settings
 
+from .aws import AwsGateway
+from .gateway import Gateway, JobRequest, Receipt, SubmitFailed
+from .local import LocalGateway
 
-@lru_cache(maxsize=None)
-def _backend(name: str):
-    if name == "local":
-        from .local import LocalBackend
-        return LocalBackend()
-    if name == "aws":
-        from .aws import AwsBackend
-        return AwsBackend()
-    raise ValueError(f"unknown TRANSCRIBE_BACKEND {name!r}")
+__all__ = ["Gateway", "JobRequest", "Receipt", "SubmitFailed", "get_backend"]
+_GATEWAYS: dict[str, type[Gateway]] = {"local": LocalGateway, "aws": AwsGateway}
 
 
-def get_backend():
+@cache
+def _backend(name: str) -> Gateway:
+    if name not in _GATEWAYS:
+        raise ValueError(f"unknown TRANSCRIBE_BACKEND {name!r}")
+    return _GATEWAYS[name]()
+
+
+def get_backend() -> Gateway:
     return _backend(settings.TRANSCRIBE_BACKEND)

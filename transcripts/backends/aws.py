@@ -1,104 +1,110 @@
-"""The AWS backend: the audio is already in S3 (django-storages); a job item is written to
-DynamoDB, then SageMaker's asynchronous endpoint is invoked with the job's id. SageMaker's
-notification reaches DynamoDB through SNS and the results Lambda; this backend reads the
-outcomes back in batches and records them through the same service as the local backend.
-Only the backends package (this module and capacity.py) imports boto3."""
+"""The AWS gateway: the audio is already in S3 (django-storages); a job item is written to
+DynamoDB, then SageMaker's asynchronous endpoint is invoked with the job's public id.
+SageMaker's notification reaches DynamoDB through SNS and the results Lambda; the outcome
+sync worker (transcripts.workers.outcome_sync) reads the items back through this gateway."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 import time
-from datetime import datetime, timedelta, timezone as dt_timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlparse
+from uuid import UUID
 
 import boto3
-from asgiref.sync import sync_to_async
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import close_old_connections
-from django.utils import timezone
 
-from .. import services
-from ..models import Job, Status
+from ..models import RANK, TERMINAL, Status
+from .gateway import JobRequest, Receipt, SubmitFailed
 from .invocation import custom_attributes, error_message
 
 log = logging.getLogger(__name__)
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem maximum
-RECONCILE_GRACE_SECONDS = 600
-TERMINAL_ITEM_STATES = ("completed", "failed", "expired")
+BACKLOG_METRIC = "ApproximateBacklogSize"  # requests queued in the endpoint, all instances
+BACKLOG_WINDOW = timedelta(minutes=15)  # SageMaker publishes it each minute while it has data
+# An admin page waits on these calls: fail fast instead of botocore's default retries.
+CAPACITY_CLIENT_CONFIG = {"connect_timeout": 3, "read_timeout": 5, "retries": {"max_attempts": 2}}
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
-class AwsBackend:
-    def __init__(self):
+@dataclass(frozen=True)
+class RemoteOutcome:
+    """A terminal job item as the results Lambda wrote it."""
+
+    public_id: UUID
+    status: Status
+    output_location: str = ""
+    failure_location: str = ""
+    failure_reason: str = ""
+
+
+class AwsGateway:
+    workers: tuple[str, ...] = ("outcome_sync",)
+
+    def __init__(self) -> None:
         self.region = settings.AWS_REGION
-        self._last_reconcile = 0.0
 
     # ------------------------------------------------------------------ clients
     # Created on use, so that test doubles of AWS (moto) are in place first.
 
-    def table(self):
+    def table(self) -> Any:
         return boto3.resource("dynamodb", region_name=self.region).Table(settings.JOBS_TABLE_NAME)
 
-    def runtime(self):
+    def runtime(self) -> Any:
         return boto3.client("sagemaker-runtime", region_name=self.region)
 
     # ------------------------------------------------------------------ submit
 
-    def submit(self, job: Job) -> None:
+    def submit(self, request: JobRequest) -> Receipt:
         """Create the job item first (so an outcome always has a place to land), then invoke."""
-        job_id = str(job.public_id)
-        now = timezone.now()
+        public_id = str(request.public_id)
+        now = datetime.now(UTC)
         try:
             self.table().put_item(Item={
-                "job_id": job_id, "status": "submitted", "rank": 1,
+                "job_id": public_id, "status": Status.SUBMITTED.value, "rank": RANK[Status.SUBMITTED],
                 "created_at": _iso(now), "updated_at": _iso(now),
                 "expires_at": int(time.time()) + settings.JOB_ITEM_TTL_DAYS * 24 * 3600})
             response = self.runtime().invoke_endpoint_async(
                 EndpointName=settings.SAGEMAKER_ENDPOINT_NAME,
-                InputLocation=f"s3://{settings.AWS_STORAGE_BUCKET_NAME}/{job.audio.name}",
-                InferenceId=job_id,
+                InputLocation=f"s3://{settings.AWS_STORAGE_BUCKET_NAME}/{request.audio_name}",
+                InferenceId=public_id,
                 ContentType="application/octet-stream",
                 Accept="application/json",
-                CustomAttributes=custom_attributes(job.options),
+                CustomAttributes=custom_attributes(request.options),
                 RequestTTLSeconds=settings.SAGEMAKER_REQUEST_TTL_SECONDS,
                 InvocationTimeoutSeconds=settings.INVOCATION_TIMEOUT_SECONDS,
             )
         except (ClientError, BotoCoreError) as exc:
-            log.exception("could not submit job %s", job_id)
-            services.job_record_outcome(public_id=job.public_id, status=Status.FAILED,
-                                        failure_reason=f"could not hand the job to SageMaker ({exc})")
-            return
-        services.job_mark_submitted(job_id=job.pk, remote_output=response.get("OutputLocation", ""),
-                                    remote_failure=response.get("FailureLocation", ""))
+            log.exception("could not submit job %s", public_id)
+            raise SubmitFailed(f"could not hand the job to SageMaker ({exc})") from exc
+        return Receipt(output_location=response.get("OutputLocation", ""),
+                       failure_location=response.get("FailureLocation", ""))
 
     # ------------------------------------------------------------------ outcomes
 
-    def step(self) -> bool:
-        """Collect outcomes from DynamoDB; now and then settle jobs whose notice was lost."""
-        settled = self.sync_outcomes()
-        if time.monotonic() - self._last_reconcile > settings.RECONCILE_EVERY_SECONDS:
-            self._last_reconcile = time.monotonic()
-            settled += self.reconcile()
-        return settled > 0
+    def terminal_outcomes(self, public_ids: list[UUID]) -> list[RemoteOutcome]:
+        """The jobs among these whose items hold a terminal state, read in batches."""
+        found = []
+        for start in range(0, len(public_ids), BATCH_GET_LIMIT):
+            for item in self._batch_get([str(i) for i in public_ids[start: start + BATCH_GET_LIMIT]]):
+                if item.get("status") in TERMINAL:
+                    found.append(RemoteOutcome(
+                        public_id=UUID(item["job_id"]), status=Status(item["status"]),
+                        output_location=item.get("output_location", ""),
+                        failure_location=item.get("failure_location", ""),
+                        failure_reason=item.get("failure_reason", "")))
+        return found
 
-    def sync_outcomes(self) -> int:
-        """Read the items of every job still waiting on SageMaker, in batches, and record
-        the terminal ones. Returns how many jobs changed."""
-        waiting = list(Job.objects.filter(status__in=(Status.SUBMITTED, Status.PROCESSING))
-                       .values_list("public_id", flat=True))
-        settled = 0
-        for start in range(0, len(waiting), BATCH_GET_LIMIT):
-            for item in self._batch_get([str(i) for i in waiting[start: start + BATCH_GET_LIMIT]]):
-                if item.get("status") in TERMINAL_ITEM_STATES:
-                    settled += self._apply(item)
-        return settled
-
-    def _batch_get(self, job_ids: list[str]) -> list[dict]:
+    def _batch_get(self, public_ids: list[str]) -> list[dict[str, Any]]:
         dynamodb = boto3.resource("dynamodb", region_name=self.region)
-        request = {settings.JOBS_TABLE_NAME: {"Keys": [{"job_id": i} for i in job_ids]}}
-        items = []
+        request = {settings.JOBS_TABLE_NAME: {"Keys": [{"job_id": i} for i in public_ids]}}
+        items: list[dict[str, Any]] = []
         for attempt in range(5):
             response = dynamodb.batch_get_item(RequestItems=request)
             items.extend(response["Responses"].get(settings.JOBS_TABLE_NAME, []))
@@ -108,95 +114,95 @@ class AwsBackend:
             time.sleep(0.1 * 2 ** attempt)  # throttled: back off, then ask for the rest
         return items
 
-    def _apply(self, item: dict) -> int:
-        status = item["status"]
-        if status == "completed":
-            return int(services.job_record_outcome(
-                public_id=item["job_id"], status=Status.COMPLETED,
-                output_name=_key(item.get("output_location", ""))))
-        return int(services.job_record_outcome(
-            public_id=item["job_id"], status=status,
-            failure_reason=self.failure_reason(item.get("failure_location", ""),
-                                               item.get("failure_reason", ""), status)))
+    def result(self, output_location: str) -> dict[str, Any]:
+        """The model's result JSON that SageMaker stored (OSError when it cannot be read)."""
+        try:
+            with default_storage.open(storage_name(output_location)) as stored:
+                result: dict[str, Any] = json.load(stored)
+        except (ClientError, BotoCoreError, ValueError) as exc:
+            raise OSError(f"could not read {output_location}: {exc}") from exc
+        return result
 
-    def failure_reason(self, failure_location: str, reported: str, status: str) -> str:
+    def is_stored(self, location: str) -> bool:
+        return bool(location) and default_storage.exists(storage_name(location))
+
+    def failure_reason(self, failure_location: str, reported: str, status: Status) -> str:
         """The model server's own message when SageMaker saved its error body, else the
         message quoted in SageMaker's failureReason, else that text as it is."""
         body = None
         if failure_location:
             try:
-                with default_storage.open(_key(failure_location)) as stored:
-                    body = stored.read(64 * 1024)
+                with default_storage.open(storage_name(failure_location)) as stored:
+                    body = stored.read(MAX_ERROR_BODY_BYTES)
             except (OSError, ClientError, BotoCoreError):
                 log.warning("could not read %s", failure_location)
         fallback = reported or ("the request waited too long and expired before a model server took it"
-                                if status == "expired" else "the transcription failed")
+                                if status == Status.EXPIRED else "the transcription failed")
         return error_message(body, error_message(reported, fallback))
 
-    # ------------------------------------------------------------------ lost notifications
+    # ------------------------------------------------------------------ capacity
 
-    def reconcile(self) -> int:
-        """Jobs submitted longer ago than SageMaker could possibly take (request TTL plus
-        invocation timeout, plus a grace period) are settled from what S3 holds."""
-        deadline = timezone.now() - timedelta(seconds=settings.SAGEMAKER_REQUEST_TTL_SECONDS
-                                              + settings.INVOCATION_TIMEOUT_SECONDS
-                                              + RECONCILE_GRACE_SECONDS)
-        settled = 0
-        for job in Job.objects.filter(status__in=(Status.SUBMITTED, Status.PROCESSING),
-                                      submitted_at__lt=deadline):
-            settled += self.settle_from_storage(job)
-        return settled
-
-    def settle_from_storage(self, job: Job) -> int:
-        if job.remote_output and default_storage.exists(_key(job.remote_output)):
-            return int(services.job_record_outcome(public_id=job.public_id, status=Status.COMPLETED,
-                                                   output_name=_key(job.remote_output)))
-        if job.remote_failure and default_storage.exists(_key(job.remote_failure)):
-            reason = self.failure_reason(job.remote_failure, "", Status.FAILED)
-            return int(services.job_record_outcome(public_id=job.public_id, status=Status.FAILED,
-                                                   failure_reason=reason))
-        return int(services.job_record_outcome(
-            public_id=job.public_id, status=Status.EXPIRED,
-            failure_reason="SageMaker never reported an outcome for this job; please retry it"))
-
-    # ------------------------------------------------------------------ the loop
-
-    async def run(self) -> None:
-        log.info("aws backend: collecting outcomes from %s every %.1f s", settings.JOBS_TABLE_NAME,
-                 settings.OUTCOME_POLL_SECONDS)
-        step = sync_to_async(self._step, thread_sensitive=False)
-        while True:
-            await step()
-            await asyncio.sleep(settings.OUTCOME_POLL_SECONDS)
-
-    def _step(self) -> bool:
-        close_old_connections()
+    def capacity(self) -> dict[str, Any]:
+        """The endpoint's instance count (describe_endpoint) and its queue of waiting
+        requests (CloudWatch's ApproximateBacklogSize). Every AWS failure (no credentials,
+        no network, no permission, no such endpoint) becomes {"available": False, "reason"}."""
+        name = settings.SAGEMAKER_ENDPOINT_NAME
+        info = {"backend": "aws", "endpoint": name, "region": self.region}
         try:
-            return self.step()
-        except Exception:  # AWS hiccups must not stop the loop
-            log.exception("outcome sync failed")
-            return False
-        finally:
-            close_old_connections()
+            config = Config(**CAPACITY_CLIENT_CONFIG)
+            endpoint = boto3.client("sagemaker", region_name=self.region,
+                                    config=config).describe_endpoint(EndpointName=name)
+            variants = endpoint.get("ProductionVariants") or []
+            backlog, backlog_at = _backlog(boto3.client("cloudwatch", region_name=self.region,
+                                                        config=config), name)
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("could not read the capacity of endpoint %s: %s", name, exc)
+            return {**info, "available": False, "reason": _reason(exc)}
+        except Exception as exc:  # a monitoring page shows the problem rather than failing on it
+            log.exception("unexpected error reading the capacity of endpoint %s", name)
+            return {**info, "available": False, "reason": f"unexpected error: {exc}"}
+        return {
+            **info, "available": True,
+            "status": endpoint.get("EndpointStatus", ""),
+            "instances": sum(v.get("CurrentInstanceCount") or 0 for v in variants),
+            "desired_instances": sum(v.get("DesiredInstanceCount") or 0 for v in variants),
+            "variants": [{"name": v.get("VariantName", ""),
+                          "instances": v.get("CurrentInstanceCount") or 0,
+                          "desired_instances": v.get("DesiredInstanceCount") or 0} for v in variants],
+            "backlog": backlog, "backlog_at": backlog_at,
+        }
 
 
-def _key(location: str) -> str:
+def _backlog(cloudwatch: Any, endpoint_name: str) -> tuple[float | None, datetime | None]:
+    """The newest ApproximateBacklogSize datapoint, or (None, None) when there is none."""
+    now = datetime.now(UTC)
+    response = cloudwatch.get_metric_statistics(
+        Namespace="AWS/SageMaker", MetricName=BACKLOG_METRIC,
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint_name}],
+        # The window reaches a minute ahead so that the current, partial minute is included.
+        StartTime=now - BACKLOG_WINDOW, EndTime=now + timedelta(minutes=1), Period=60,
+        Statistics=["Maximum"])
+    points = sorted(response.get("Datapoints") or [], key=lambda p: p["Timestamp"])
+    if not points:
+        return None, None
+    return points[-1].get("Maximum"), points[-1]["Timestamp"]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials are configured for the web app"
+    if isinstance(exc, EndpointConnectionError):
+        return f"AWS could not be reached ({exc})"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"AWS said {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
+    return str(exc)
+
+
+def storage_name(location: str) -> str:
     """s3://bucket/outputs/x.out → outputs/x.out (a storage name in our bucket)."""
     return urlparse(location).path.lstrip("/") if location.startswith("s3://") else location
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(dt_timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def download_s3_object(uri: str, target) -> str:
-    """Stream s3://bucket/key into the open binary file `target`; returns the key's base name."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
-        raise ValueError(f"'{uri}' is not an s3://bucket/key URI")
-    key = parsed.path.lstrip("/")
-    try:
-        boto3.client("s3", region_name=settings.AWS_REGION).download_fileobj(parsed.netloc, key, target)
-    except (ClientError, BotoCoreError) as exc:
-        raise ValueError(f"could not read {uri}: {exc}") from None
-    return key.rsplit("/", 1)[-1]
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

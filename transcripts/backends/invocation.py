@@ -5,22 +5,54 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
+from urllib.parse import quote
 
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+CUSTOM_ATTRIBUTES_MAX_CHARS = 1024  # SageMaker's limit, visible US-ASCII only
 _ERROR_IN_TEXT = re.compile(r'"error":\s*"((?:[^"\\]|\\.)*)"')
+_OPTIONS = ("language", "task", "word_timestamps", "initial_prompt")
 
 
-def custom_attributes(options: dict) -> str:
-    """The job's options as SageMaker's custom-attributes header (at most 1024 characters;
-    `;` and `,` separate pairs, so they are removed from free text)."""
-    parts = []
-    for name in ("language", "task", "word_timestamps", "initial_prompt"):
+def custom_attributes(options: dict[str, Any]) -> str:
+    """The job's options as SageMaker's custom-attributes header: `name=value` pairs joined
+    by `;`, each value percent-encoded (UTF-8), so that names in any script, and `;` or `,`,
+    travel intact through a header that only carries visible US-ASCII. The model server
+    decodes them. A prompt too long for the header's 1024 characters is shortened, whole
+    characters at a time."""
+    pairs = []
+    for name in _OPTIONS:
         value = options.get(name)
-        if value in (None, "", False) and name != "word_timestamps":
+        if value is None or value == "" or (value is False and name != "word_timestamps"):
             continue
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        parts.append(f"{name}={text.replace(';', ' ').replace(',', ' ')}")
-    return ";".join(parts)[:1024]
+        pairs.append((name, text))
+    fixed = sum(len(name) + 2 + len(_encode(text)) for name, text in pairs if name != "initial_prompt")
+    parts = []
+    for name, text in pairs:
+        encoded = _encode(text)
+        if name == "initial_prompt":
+            encoded = _encoded_prefix(text, CUSTOM_ATTRIBUTES_MAX_CHARS - fixed - len(name) - 1)
+            if not encoded:
+                continue
+        parts.append(f"{name}={encoded}")
+    return ";".join(parts)
+
+
+def _encode(text: str) -> str:
+    return quote(text, safe="")
+
+
+def _encoded_prefix(text: str, room: int) -> str:
+    """The encoding of the longest start of `text` that fits in `room` characters."""
+    encoded, used = [], 0
+    for char in text:
+        piece = _encode(char)
+        if used + len(piece) > room:
+            break
+        encoded.append(piece)
+        used += len(piece)
+    return "".join(encoded)
 
 
 def error_message(body: bytes | str | None, fallback: str) -> str:

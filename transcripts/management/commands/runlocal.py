@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
+import uvicorn
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -30,8 +31,6 @@ class Command(BaseCommand):
                             help="the model server runs elsewhere (MODEL_CONTAINER_URL)")
 
     def handle(self, *args, host, port, no_model_server, **options):
-        import uvicorn
-
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         self._first_admin()
@@ -40,6 +39,8 @@ class Command(BaseCommand):
         try:
             uvicorn.run("webapp.asgi:application", host=host, port=port, lifespan="on",
                         log_level="info", ws_max_size=1024 * 1024)
+        except KeyboardInterrupt:  # uvicorn hands Ctrl-C back once it has shut down
+            pass
         finally:
             if container and container.poll() is None:
                 container.send_signal(signal.SIGINT)  # gunicorn's quick shutdown

@@ -14,8 +14,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from transcripts import exports, selectors, services
 from transcripts.backends import get_backend
+from transcripts.backends.s3_objects import download_s3_object
 from transcripts.media_check import NotAudio, check_audio
 from transcripts.models import TERMINAL, Job, Status
+from transcripts.workers import steps
 
 
 class Command(BaseCommand):
@@ -69,8 +71,6 @@ class Command(BaseCommand):
                                        original_name=path.name, options=job_options)
 
     def _submit_s3(self, owner, uri: str, job_options: dict) -> Job:
-        from transcripts.backends.aws import download_s3_object
-
         with tempfile.NamedTemporaryFile(suffix=".audio") as handle:
             try:
                 name = download_s3_object(uri, handle)
@@ -86,13 +86,13 @@ class Command(BaseCommand):
                                        original_name=name, options=job_options)
 
     def _wait(self, jobs: list[Job], fmt: str, timeout: float) -> None:
-        """Do the backend's background work here too, so that waiting works with or without
-        a running web app (a lease stops two dispatchers from taking the same job)."""
-        backend = get_backend()
+        """Do the backend's background work here too, so that waiting works with or without a running
+        web app (a lease stops two dispatchers from taking the same job)."""
+        work = steps(get_backend().workers)
         deadline = time.monotonic() + timeout
         pending = {job.pk for job in jobs}
         while pending and time.monotonic() < deadline:
-            if not backend.step():
+            if not sum(step() for step in work.values()):
                 time.sleep(1)
             done = set(Job.objects.filter(pk__in=pending, status__in=TERMINAL).values_list("pk", flat=True))
             pending -= done
@@ -100,8 +100,9 @@ class Command(BaseCommand):
         for job in jobs:
             job.refresh_from_db()
             self.stdout.write(f"\n== {job.original_name} ({job.status})")
-            if job.status == Status.COMPLETED:
-                self.stdout.write(exports.render(selectors.job_result(job), fmt))
+            result = selectors.job_result(job) if job.status == Status.COMPLETED else None
+            if result is not None:
+                self.stdout.write(exports.render(result, fmt))
             else:
                 failed = True
                 self.stdout.write(job.failure_reason or "still waiting: gave up after --timeout")

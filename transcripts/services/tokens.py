@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import Any
 
 from django.utils import timezone
 
-from .models import ApiToken
+from ..models import ApiToken
 
 PREFIX = "wt_"  # tells a leaked key apart in logs and secret scanners
 
@@ -16,7 +17,7 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def token_create(*, owner, name: str) -> tuple[ApiToken, str]:
+def token_create(*, owner: Any, name: str) -> tuple[ApiToken, str]:
     """A new token and its key (the only time the key exists in the clear)."""
     key = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(owner=owner, name=name.strip()[:100] or "API token",
@@ -24,12 +25,12 @@ def token_create(*, owner, name: str) -> tuple[ApiToken, str]:
     return token, key
 
 
-def token_revoke(*, owner, token_id: int) -> bool:
+def token_revoke(*, owner: Any, token_id: int) -> bool:
     return bool(ApiToken.objects.filter(owner=owner, pk=token_id, revoked_at__isnull=True)
                 .update(revoked_at=timezone.now()))
 
 
-def user_for_key(key: str):
+def user_for_key(key: str) -> Any:
     """The owner of a live token, or None. Marks the token as used (at most once a minute)."""
     if not key or not key.startswith(PREFIX):
         return None

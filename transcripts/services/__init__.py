@@ -1,0 +1,42 @@
+"""The write side: every write and side effect, one module per concern. Keyword-only
+functions named `<entity>_<action>`; state changes are conditional UPDATEs, so a repeated
+or late call is harmless; broadcasts and backend calls run after the transaction commits.
+
+- jobs.py: a job's life, from upload to outcome, retry, cancel, review and deletion;
+- transcripts.py: the versions people save over the machine's transcript;
+- tokens.py: API tokens;
+- webhooks.py: a person's webhooks, their events and the state of each delivery.
+"""
+
+from .jobs import (
+                   CANCELLABLE,
+                   DECISIONS,
+                   Outcome,
+                   UploadRefused,
+                   job_accept_upload,
+                   job_cancel,
+                   job_claim_next,
+                   job_create,
+                   job_delete,
+                   job_mark_reviewed,
+                   job_mark_submitted,
+                   job_record_outcome,
+                   job_renew_lease,
+                   job_requeue,
+                   job_retry,
+                   job_review,
+                   job_store_output,
+                   job_submit,
+)
+from .tokens import token_create, token_revoke, user_for_key
+from .transcripts import EditConflict, machine_segments, transcript_restore, transcript_save_segment
+from .webhooks import webhook_create, webhook_delete, webhook_event_enqueue
+
+__all__ = [
+    "CANCELLABLE", "DECISIONS", "EditConflict", "Outcome", "UploadRefused", "job_accept_upload",
+    "job_cancel", "job_claim_next", "job_create", "job_delete", "job_mark_reviewed",
+    "job_mark_submitted", "job_record_outcome", "job_renew_lease", "job_requeue", "job_retry",
+    "job_review", "job_store_output", "job_submit", "machine_segments", "token_create",
+    "token_revoke", "transcript_restore", "transcript_save_segment", "user_for_key",
+    "webhook_create", "webhook_delete", "webhook_event_enqueue",
+]
