@@ -3,7 +3,6 @@ for private targets; and the settings page where a person manages tokens and web
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -24,7 +23,6 @@ from django.utils import timezone
 
 from tests.transcripts.conftest import make_result, stored_outcome
 from transcripts import services, webhook_signing, webhook_targets
-from transcripts.asgi import WorkersLifespan
 from transcripts.models import ApiToken, Status, Webhook, WebhookDelivery
 from transcripts.services import Outcome, webhooks
 from transcripts.services.tokens import token_create, user_for_key
@@ -428,61 +426,6 @@ def test_the_management_command_delivers_what_is_due_once(alice, make_job, recei
     assert "webhook_delivery: 2 done" in capsys.readouterr().out
     assert sorted(r["path"] for r in server.requests) == ["/hooks", "/second"]
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
-
-
-async def test_the_lifespan_starts_the_workers_and_stops_them_cleanly(settings, monkeypatch):
-    settings.WORKERS_IN_WEB = True
-    started, stopped = [], []
-
-    async def workers(names, stop):
-        started.extend(names)
-        await stop.wait()  # a worker ends after its current step once asked to stop
-        stopped.extend(names)
-
-    monkeypatch.setattr("transcripts.asgi.run_workers", workers)
-    messages: asyncio.Queue = asyncio.Queue()
-    sent = []
-
-    async def send(message):
-        sent.append(message["type"])
-
-    lifespan = WorkersLifespan()
-    app = asyncio.create_task(lifespan({"type": "lifespan"}, messages.get, send))
-    await messages.put({"type": "lifespan.startup"})
-    while "lifespan.startup.complete" not in sent:
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0)
-    assert started == ["dispatcher", "webhook_delivery"] and not lifespan.task.done()
-    await messages.put({"type": "lifespan.shutdown"})
-    await app
-    # Stopped by their signal, not cancelled: nothing is left half done, no traceback.
-    assert stopped == started and lifespan.task.done() and not lifespan.task.cancelled()
-    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-
-
-async def test_a_second_ctrl_c_stops_the_workers_without_a_traceback(settings, monkeypatch):
-    """uvicorn skips the shutdown message on a second Ctrl-C and cancels the lifespan: the
-    workers are told to stop, and the lifespan ends quietly (uvicorn logs any exception)."""
-    settings.WORKERS_IN_WEB = True
-
-    async def workers(names, stop):
-        await stop.wait()
-
-    monkeypatch.setattr("transcripts.asgi.run_workers", workers)
-    messages: asyncio.Queue = asyncio.Queue()
-    sent = []
-
-    async def send(message):
-        sent.append(message["type"])
-
-    lifespan = WorkersLifespan()
-    app = asyncio.create_task(lifespan({"type": "lifespan"}, messages.get, send))
-    await messages.put({"type": "lifespan.startup"})
-    while "lifespan.startup.complete" not in sent:
-        await asyncio.sleep(0.01)
-    app.cancel()
-    await app  # returns: no CancelledError for uvicorn to print
-    assert lifespan.stop.is_set()
 
 
 # ---------------------------------------------------------------- the settings page
