@@ -53,6 +53,25 @@ PRODUCTION = DJANGO_ENV == "production"
 VAR_DIR = Path(ENV.get("VAR_DIR", BASE_DIR / "var"))
 
 
+def _private_dir(path: Path) -> Path:
+    """The folder, made 0700: var/ holds the database (sessions, webhook secrets), the
+    secret key and the uploads, which are the owner's alone. A folder that already exists is
+    tightened only when it is plainly ours (empty, or holding our database or key), so that
+    VAR_DIR=/tmp, say, never changes /tmp."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ours = not any(path.iterdir()) or (path / "secret_key").exists() or (path / "db.sqlite3").exists()
+    if ours and path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
+def _private_file(path: Path) -> None:
+    """Made if missing, then 0600 (SQLite gives its -wal and -shm files the same mode)."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o600)
+
+
 def _secret_key() -> str:
     """From the environment; on one machine, made once and kept in var/ so sessions survive
     a restart. Production refuses to start without one."""
@@ -61,11 +80,14 @@ def _secret_key() -> str:
         return key
     if PRODUCTION:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_ENV=production")
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+    path = _private_dir(VAR_DIR) / "secret_key"
+    try:  # created with its mode: never readable by others, not even for a moment
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _private_file(path)
+    else:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -120,10 +142,11 @@ def _databases() -> dict:
         if ENV.get("DATABASE_TEST_NAME"):  # lets two test runs share one server
             database["TEST"] = {"NAME": ENV["DATABASE_TEST_NAME"]}
         return {"default": database}
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    sqlite_path = Path(ENV["SQLITE_PATH"]) if ENV.get("SQLITE_PATH") else _private_dir(VAR_DIR) / "db.sqlite3"
+    _private_file(sqlite_path)
     return {"default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": ENV.get("SQLITE_PATH", str(VAR_DIR / "db.sqlite3")),
+        "NAME": str(sqlite_path),
         # WAL lets readers go on while the dispatcher writes; the timeout waits out a
         # writer instead of raising "database is locked" at a person.
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE",
@@ -164,6 +187,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(ENV.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = None  # media is served only through views that check the owner
+# Uploads and results: the owner's alone on the host too.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                 "OPTIONS": {"location": str(MEDIA_ROOT)}},
@@ -197,6 +223,26 @@ WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
 # retention_days, after which the bucket's lifecycle rules delete the files).
 UPLOADS_PER_HOUR = env_int("UPLOADS_PER_HOUR", 120, minimum=1)
 RETENTION_DAYS = env_int("RETENTION_DAYS", 0)
+# Abuse limits (docs/security.md). Quotas count a ledger of accepted uploads that deleting a
+# job does not shrink, over the last hour (UPLOADS_PER_HOUR, above) and the last 24 hours;
+# 0 turns a limit off. Over a quota: 429 with Retry-After; over QUEUE_MAX_JOBS (jobs waiting
+# or running, everyone's together): 503 with Retry-After.
+UPLOADS_PER_DAY = env_int("UPLOADS_PER_DAY", 500)
+AUDIO_HOURS_PER_DAY = env_int("AUDIO_HOURS_PER_DAY", 24)
+QUEUE_MAX_JOBS = env_int("QUEUE_MAX_JOBS", 1000)
+# Who may make an account: anyone (open), someone with a staff member's invite code (invite),
+# nobody but staff in the admin (closed, the production default).
+SIGNUP_MODE = env_choice("SIGNUP_MODE", "closed" if PRODUCTION else "open", ("open", "invite", "closed"))
+# Log-in throttling on /accounts/login/ and /admin/login/: after this many failed attempts
+# within LOGIN_LOCKOUT_SECONDS for one username, or from one client address, further
+# attempts are answered 429 with Retry-After until the oldest falls out of the window.
+LOGIN_FAILURES_PER_ACCOUNT = env_int("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = env_int("LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Proxies in front of the app that append the client's address to X-Forwarded-For (a load
+# balancer: 1); 0 takes the connection's address. Used to count log-in attempts per address.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+MIDDLEWARE = [*MIDDLEWARE, "transcripts.middleware.LoginThrottleMiddleware"]  # after CSRF
 # The OpenAI-compatible endpoint waits this long for the job, then answers 202 with its URL.
 OPENAI_WAIT_SECONDS = env_int("OPENAI_WAIT_SECONDS", 120, minimum=0)
 

@@ -17,6 +17,8 @@ from django.urls import get_resolver, reverse
 from django.utils import timezone
 
 from tests.conftest import REPO
+from tests.transcripts.conftest import make_result, upload
+from transcripts import services
 from transcripts.models import Job, Status
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +164,47 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
                             cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+# ---------------------------------------------------------------- files on the host
+
+def _mode(path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def test_the_database_the_secret_key_and_their_folder_are_the_owners_alone(tmp_path):
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
+    env.update(VAR_DIR=str(var))
+    # A permissive umask, as on many hosts: the modes must not depend on it.
+    result = subprocess.run(["sh", "-c", f"umask 022 && exec {sys.executable} manage.py migrate"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert _mode(var) == 0o700
+    assert _mode(var / "secret_key") == 0o600
+    assert _mode(var / "db.sqlite3") == 0o600
+    assert all(_mode(p) == 0o600 for p in var.glob("db.sqlite3-*"))  # WAL files follow the database
+
+
+def test_a_folder_given_as_var_dir_that_is_not_ours_is_left_as_it_is(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    (shared / "someone-elses-file").write_text("x")
+    os.chmod(shared, 0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SQLITE_PATH")}
+    env.update(VAR_DIR=str(shared), SQLITE_PATH=str(tmp_path / "db.sqlite3"))
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert _mode(shared) == 0o755 and _mode(shared / "secret_key") == 0o600
+
+
+def test_uploads_and_results_are_stored_for_the_owner_alone(client, alice, report_wav, media):
+    previous = os.umask(0o022)  # a permissive umask, as on many hosts
+    try:
+        job = upload(client, alice, report_wav)
+        result = services.job_store_output(job=job, result=make_result("hello"))
+    finally:
+        os.umask(previous)
+    for stored in (media / job.audio.name, media / result):
+        assert _mode(stored) == 0o600 and _mode(stored.parent) == 0o700, stored
