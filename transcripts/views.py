@@ -21,6 +21,7 @@ from .models import Status
 from .paging import page_of
 from .services import UploadRefused
 
+MAX_SEGMENT_INDEX = 2**31 - 1  # the databases' integer range
 # Segments the transcript page renders at once (about ten minutes of speech); the rest
 # arrive as JSON once the page is usable, so a two-hour transcript opens as fast.
 FIRST_SEGMENTS = 120
@@ -89,10 +90,11 @@ def job_transcript(request, public_id):
     """The current version's segments from ?start= on: the transcript page loads what did
     not fit its first screenful this way, after the page is already usable."""
     job = selectors.job_for_user(request.user, public_id)
-    try:
-        start = max(int(request.GET.get("start", 0)), 0)
-    except ValueError:
-        start = 0
+    raw = request.GET.get("start", "0")
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SEGMENT_INDEX:
+        return JsonResponse({"error": f"start must be a whole number from 0 to {MAX_SEGMENT_INDEX}"},
+                            status=400)
+    start = int(raw)
     window = selectors.transcript_window(job, start, None)
     if window is None:
         return JsonResponse({"error": "this job has no transcript yet"}, status=404)

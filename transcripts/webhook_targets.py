@@ -16,7 +16,8 @@ from django.core.validators import URLValidator
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 3  # a receiver that is down costs little
+TIMEOUT_SECONDS = 10  # for the answer
 MAX_URL_CHARS = 500
 MAX_ADDRESSES = 3  # of a host's addresses, tried in turn while none accepts a connection
 TLS_VERIFY: bool | str = True  # certificate check: True, or a CA bundle path
@@ -27,9 +28,18 @@ class RefusedTarget(ValueError):
     """The webhook's host resolves to an address the server must not call."""
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: its last 32 bits are IPv4
+
+
 def _refused_reason(address: str) -> str | None:
-    """Why the server must not call this address, or None when it may."""
+    """Why the server must not call this address, or None when it may. An IPv6 address
+    that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by what it carries too:
+    2002:7f00:1:: reaches 127.0.0.1 through a 6to4 relay."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone ("fe80::1%eth0")
+    for carried in _carried_ipv4(ip):
+        reason = _refused_reason(str(carried))
+        if reason:
+            return reason
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_unspecified:
@@ -39,6 +49,15 @@ def _refused_reason(address: str) -> str | None:
     if ip.is_reserved or not ip.is_global:  # not global: e.g. 100.64.0.0/10 (carrier NAT)
         return "reserved addresses"
     return None
+
+
+def _carried_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    carried = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in NAT64:
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in carried if address is not None]
 
 
 def resolve_target(url: str) -> list[str]:
@@ -95,7 +114,7 @@ def post_to_address(url: str, address: str, headers: dict, body: bytes) -> tuple
         # The Host header names the URL's host (IDNA-encoded, as requests sends it), not the address.
         headers = {**headers, "Host": urlsplit(requests.Request("POST", url).prepare().url).netloc}
         try:
-            with session.post(url, data=body, headers=headers, timeout=TIMEOUT_SECONDS,
+            with session.post(url, data=body, headers=headers, timeout=(CONNECT_TIMEOUT_SECONDS, TIMEOUT_SECONDS),
                               allow_redirects=False, stream=True, verify=TLS_VERIFY) as response:
                 if 200 <= response.status_code < 300:
                     return response.status_code, "", True
@@ -104,7 +123,7 @@ def post_to_address(url: str, address: str, headers: dict, body: bytes) -> tuple
                 return (response.status_code,
                         f"HTTP {response.status_code}{note}: {excerpt.strip()}"[:ERROR_CHARS], True)
         except requests.ConnectTimeout:
-            return None, f"could not connect to {address} within {TIMEOUT_SECONDS} s", False
+            return None, f"could not connect to {address} within {CONNECT_TIMEOUT_SECONDS} s", False
         except requests.Timeout:
             return None, f"no answer within {TIMEOUT_SECONDS} s", True
         except requests.ConnectionError as exc:

@@ -114,3 +114,13 @@ def test_hostile_file_names_are_kept_as_text_and_shown_escaped(client, alice, re
     for job in Job.objects.all():
         download = client.get(reverse("job-audio", args=[job.public_id]))
         assert download.status_code == 200
+
+
+@pytest.mark.parametrize("start", ["99999999999999999999", "-1", "abc", "1.5", "²"])
+def test_a_transcript_window_past_any_number_is_a_400_not_a_500(client, alice, make_job, start):
+    job = make_job(alice, status="completed", text="Hello world.")
+    client.force_login(alice)
+    response = client.get(reverse("job-transcript", args=[job.public_id]), {"start": start})
+    assert response.status_code == 400 and "start must be a whole number" in response.json()["error"]
+    ok = client.get(reverse("job-transcript", args=[job.public_id]), {"start": "0"})
+    assert ok.status_code == 200 and ok.json()["segments"][0]["text"] == "Hello world."

@@ -45,8 +45,9 @@ class Receiver:
     """A real HTTP server on 127.0.0.1 that checks each request's signature with the secrets
     of its webhooks (401 when none verifies) and answers the scripted statuses, then `default`."""
 
-    def __init__(self, statuses=(), default=200, tls: tuple[str, str] | None = None):
+    def __init__(self, statuses=(), default=200, tls: tuple[str, str] | None = None, before_answer=None):
         self.secrets: list[str] = []
+        self.before_answer = before_answer or (lambda: None)  # e.g. a receiver that is slow
         self.statuses = list(statuses)
         self.default = default
         self.requests: list[dict] = []
@@ -58,6 +59,7 @@ class Receiver:
                 verified = any(receiver_verifies(secret, self.headers, body) for secret in outer.secrets)
                 outer.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
                                        "verified": verified})
+                outer.before_answer()
                 status = (outer.statuses.pop(0) if outer.statuses else outer.default) if verified else 401
                 answer = b"ok" if status < 300 else f"refused with {status}".encode()
                 self.send_response(status)
@@ -92,8 +94,8 @@ def receiver(settings):
     settings.WEBHOOK_ALLOW_PRIVATE = True  # the receiver listens on 127.0.0.1
     made = []
 
-    def make(*statuses, default=200, tls=None):
-        made.append(Receiver(statuses, default, tls))
+    def make(*statuses, default=200, tls=None, before_answer=None):
+        made.append(Receiver(statuses, default, tls, before_answer))
         return made[-1]
     yield make
     for server in made:
@@ -150,8 +152,15 @@ def test_the_signature_covers_the_timestamp_and_old_timestamps_are_rejected():
     ("http://[::ffff:127.0.0.1]/hooks", "::ffff:127.0.0.1"),
     ("http://0.0.0.0/hooks", "0.0.0.0"),
     ("http://224.0.0.1/hooks", "224.0.0.1"),
+    # IPv6 addresses that carry a private IPv4 one: 6to4 (2002::/16), Teredo (2001::/32, the
+    # client obfuscated), NAT64's well-known prefix.
+    ("http://[2002:7f00:1::1]/hooks", "2002:7f00:1::1"),
+    ("http://[2002:a00:5::]/hooks", "2002:a00:5::"),
+    ("http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/hooks", "2001:0:4136:e378:8000:63bf:f5ff:fffe"),
+    ("http://[64:ff9b::a9fe:a9fe]/hooks", "64:ff9b::a9fe:a9fe"),
 ])
 def test_private_targets_are_refused_unless_the_operator_allows_them(settings, alice, url, address):
+    # (2001:0:4136:e378:8000:63bf:f5ff:fffe: Teredo server 65.54.227.120, client 10.0.0.1)
     settings.WEBHOOK_ALLOW_PRIVATE = False
     with pytest.raises(ValueError, match="are not allowed") as refused:
         webhooks.webhook_create(owner=alice, url=url)
@@ -426,6 +435,37 @@ def test_the_management_command_delivers_what_is_due_once(alice, make_job, recei
     assert "webhook_delivery: 2 done" in capsys.readouterr().out
     assert sorted(r["path"] for r in server.requests) == ["/hooks", "/second"]
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
+
+
+@pytest.mark.django_db
+def test_a_slow_receiver_does_not_hold_back_another_persons_deliveries(alice, bob, make_job, receiver):
+    """The slow receiver answers only once the fast one has been called: sent one after the
+    other, the slow one would time out first; sent side by side, both are delivered."""
+    fast_called = threading.Event()
+    slow = receiver(before_answer=lambda: fast_called.wait(timeout=30))
+    fast = receiver(before_answer=fast_called.set)
+    hook_for(alice, slow)
+    completed_event(alice, make_job)  # alice's event is due first
+    hook_for(bob, fast)
+    completed_event(bob, make_job)
+    assert webhook_delivery.deliver_due() == 2
+    assert len(fast.requests) == 1 and len(slow.requests) == 1
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"delivered"}
+
+
+@pytest.mark.django_db
+def test_one_target_gets_at_most_its_share_of_a_batch(alice, bob, make_job, receiver):
+    busy, other = receiver(), receiver()
+    hook_for(alice, busy)
+    for _ in range(4):
+        completed_event(alice, make_job)
+    hook_for(bob, other)
+    completed_event(bob, make_job)
+    assert webhook_delivery.deliver_due() == webhook_delivery.PER_TARGET + 1
+    assert len(busy.requests) == webhook_delivery.PER_TARGET and len(other.requests) == 1
+    while webhook_delivery.deliver_due():  # the rest follow in the next batches
+        pass
+    assert len(busy.requests) == 4
 
 
 # ---------------------------------------------------------------- the settings page
