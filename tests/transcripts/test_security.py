@@ -208,3 +208,20 @@ def test_uploads_and_results_are_stored_for_the_owner_alone(client, alice, repor
         os.umask(previous)
     for stored in (media / job.audio.name, media / result):
         assert _mode(stored) == 0o600 and _mode(stored.parent) == 0o700, stored
+
+
+# ---------------------------------------------------------------- Content-Security-Policy
+
+def test_every_page_carries_a_policy_that_allows_no_inline_script(client, alice, make_job):
+    job = make_job(alice, status=Status.COMPLETED, text="Hello world.")
+    client.force_login(alice)
+    for url in (reverse("dashboard"), reverse("upload"), reverse("settings"),
+                reverse("job-detail", args=[job.public_id]), reverse("search")):
+        response = client.get(url)
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy, url
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+        html = response.content.decode()
+        # What the policy would block must not be in the page: inline scripts and handlers.
+        assert "<script>" not in html and " onsubmit=" not in html and " onclick=" not in html, url
+        assert ' style="' not in html, url

@@ -224,3 +224,11 @@
   loadRest().then(() => { if (moment && rowAt(Number(moment[1])) !== currentRow) showMoment(); });
   if (moment) showMoment();
 })();
+
+// A form that asks first (delete): the question is in its data-confirm attribute, so the
+// page needs no inline script under the Content-Security-Policy.
+document.querySelectorAll("form[data-confirm]").forEach((form) => {
+  form.addEventListener("submit", (event) => {
+    if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+});
