@@ -206,6 +206,7 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 1024**3, minimum=1)  # SageMaker 
 # Transcription
 TRANSCRIBE_BACKEND = env_choice("TRANSCRIBE_BACKEND", "local", ("local", "aws"))
 MODEL_CONTAINER_URL = ENV.get("MODEL_CONTAINER_URL", "http://127.0.0.1:8080").rstrip("/")
+MODEL_SERVER_TOKEN = ENV.get("MODEL_SERVER_TOKEN") or None  # sent as a Bearer token when set
 DISPATCHER_CONCURRENCY = env_int("DISPATCHER_CONCURRENCY", 1, minimum=1)
 # The background workers (dispatcher or outcome sync, webhook delivery) run inside the web
 # process unless this is off; then `manage.py work` runs them. DISPATCHER_IN_WEB is its old name.

@@ -6,6 +6,7 @@ other threads."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -61,6 +62,13 @@ def create_app(settings: Settings | None = None, loader=load_engine) -> Flask:
 
     @app.post("/invocations")
     def invocations():
+        if settings.token is not None and not _has_token(request.headers.get("Authorization"),
+                                                         settings.token):
+            response = _json({"error": "this model server needs the header 'Authorization: Bearer "
+                                       "<token>' with the token its operator set (MODEL_SERVER_TOKEN)",
+                              "code": "unauthorized"}, 401)
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
         engine = holder.engine
         if engine is None:
             return ping()
@@ -98,6 +106,12 @@ def create_app(settings: Settings | None = None, loader=load_engine) -> Flask:
                                f"{exc})", "code": "internal_error"}, 500)
 
     return app
+
+
+def _has_token(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries the token; compared in constant time."""
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _json(document: dict, status: int) -> Response:

@@ -3,8 +3,10 @@ answering while a long transcription runs. Each knob is an environment variable.
 
 import os
 
-# SageMaker needs every interface; `make run` keeps it on 127.0.0.1 with HOST.
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8080')}"
+from whisper_server.settings import bind_address
+
+# 127.0.0.1 unless HOST says otherwise; the image sets HOST=0.0.0.0 for SageMaker.
+bind = bind_address()
 workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))

@@ -4,9 +4,11 @@ A bad value stops the server at start with a message, never later on a request."
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 ENGINES = ("faster-whisper", "openai-whisper")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class SettingsError(ValueError):
@@ -33,6 +35,35 @@ def _choice(env, name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def bind_address(env=None) -> str:
+    """Where gunicorn listens. HOST wins when set; the image sets HOST=0.0.0.0 (SageMaker
+    runs the image and reaches it from outside the container), and so does SageMaker's
+    SAGEMAKER_BIND_TO_PORT where it is given. Anywhere else (`make serve`, `serve` on a
+    workstation) only this machine can reach the server: 127.0.0.1."""
+    env = os.environ if env is None else env
+    sagemaker_port = env.get("SAGEMAKER_BIND_TO_PORT")
+    host = env.get("HOST") or ("0.0.0.0" if sagemaker_port else "127.0.0.1")
+    port = env.get("PORT") or sagemaker_port or "8080"
+    return f"{host}:{port}"
+
+
+def _s3_allow_list(raw: str) -> tuple[tuple[str, str], ...]:
+    """ALLOWED_S3_URIS: a comma list of `bucket` (the whole bucket) or `bucket/prefix/`
+    (keys under that folder), with or without s3://. A prefix is a folder: `bucket/in`
+    means keys under `in/`."""
+    allowed = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        bucket, _, prefix = entry.removeprefix("s3://").partition("/")
+        if not _BUCKET.fullmatch(bucket):
+            raise SettingsError(f"ALLOWED_S3_URIS: {entry!r} does not start with an S3 bucket name")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        allowed.append((bucket, prefix))
+    return tuple(allowed)
+
+
 @dataclass(frozen=True)
 class Settings:
     engine: str = "faster-whisper"
@@ -53,10 +84,15 @@ class Settings:
     batch_size: int = 0
     batch_min_seconds: int = 600  # with batch_size > 0: audio at least this long is batched
     allowed_input_dirs: tuple[str, ...] = field(default_factory=tuple)
+    # JSON pointers to S3 are read only inside these (bucket, key prefix) pairs; none by
+    # default, so the server's credentials are no way into buckets a caller names.
+    allowed_s3: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # When set, POST /invocations needs `Authorization: Bearer <token>` (/ping stays open).
+    token: str | None = field(default=None, repr=False)
     cache_dir: str = os.path.expanduser("~/.cache/whisper-server")
 
     @classmethod
-    def from_env(cls, env=None) -> "Settings":
+    def from_env(cls, env=None) -> Settings:
         env = os.environ if env is None else env
         dirs = tuple(os.path.realpath(p) for p in env.get("ALLOWED_INPUT_DIRS", "").split(":") if p)
         window = _int(env, "WHISPER_WINDOW_SECONDS", 120, low=30)
@@ -73,5 +109,7 @@ class Settings:
             batch_size=_int(env, "WHISPER_BATCH_SIZE", 0),
             batch_min_seconds=_int(env, "WHISPER_BATCH_MIN_SECONDS", 600),
             allowed_input_dirs=dirs,
+            allowed_s3=_s3_allow_list(env.get("ALLOWED_S3_URIS", "")),
+            token=env.get("MODEL_SERVER_TOKEN") or None,
             cache_dir=env.get("WHISPER_CACHE_DIR") or os.path.expanduser("~/.cache/whisper-server"),
         )

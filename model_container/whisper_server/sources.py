@@ -2,23 +2,28 @@
 
 Raw audio bytes are streamed to a temporary file (never held in memory). A JSON request
 points at the audio instead: an s3:// URI, a local path under an allowed folder, or the
-older {"s3_bucket", "s3_key", "language", "job_id"} shape."""
+older {"s3_bucket", "s3_key", "language", "job_id"} shape. The server reads only what the
+operator allows (ALLOWED_S3_URIS, ALLOWED_INPUT_DIRS), checked before anything is looked up,
+and its refusals read the same whether or not the object exists."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Iterator
+from typing import IO
 from urllib.parse import urlparse
 
 from .errors import InputError, PayloadTooLarge, UnsupportedMediaType
 from .options import TranscribeOptions, options_from_mapping
 from .settings import Settings
 
+log = logging.getLogger("whisper_server")
 _CHUNK = 1024 * 1024
 MAX_JSON_BYTES = 1024 * 1024
 # Types that may carry audio. curl --data-binary sends form-urlencoded unless told
@@ -118,7 +123,7 @@ def _fetch(document: dict, target: str, settings: Settings) -> None:
         bucket, key = document.get("s3_bucket"), document.get("s3_key")
         if not bucket or not key:
             raise InputError("the request needs both s3_bucket and s3_key", code="bad_pointer")
-        _fetch_s3(str(bucket), str(key), target, settings)
+        _fetch_s3(_s3_allowed(str(bucket), str(key), settings), target, settings)
         return
     pointer = document.get("audio")
     if not isinstance(pointer, str) or not pointer:
@@ -128,7 +133,7 @@ def _fetch(document: dict, target: str, settings: Settings) -> None:
         parsed = urlparse(pointer)
         if not parsed.netloc or not parsed.path.strip("/"):
             raise InputError(f"'{pointer}' is not an s3://bucket/key URI", code="bad_pointer")
-        _fetch_s3(parsed.netloc, parsed.path.lstrip("/"), target, settings)
+        _fetch_s3(_s3_allowed(parsed.netloc, parsed.path.lstrip("/"), settings), target, settings)
         return
     _fetch_local(pointer, target, settings)
 
@@ -146,10 +151,26 @@ def _fetch_local(pointer: str, target: str, settings: Settings) -> None:
     shutil.copyfile(path, target)
 
 
-def _fetch_s3(bucket: str, key: str, target: str, settings: Settings) -> None:
+def _s3_allowed(bucket: str, key: str, settings: Settings) -> tuple[str, str]:
+    """(bucket, key) when ALLOWED_S3_URIS covers them; else 403, before any S3 call, so
+    the answer is the same whether or not the object exists. A key with `.` or `..` or an
+    empty segment is never inside a prefix: S3 keys are literal, but not every layer between
+    here and S3 leaves such a path alone."""
+    segments = key.split("/")
+    plain = all(segment not in ("", ".", "..") for segment in segments)
+    if plain and any(bucket == allowed_bucket and key.startswith(prefix)
+                     for allowed_bucket, prefix in settings.allowed_s3):
+        return bucket, key
+    raise InputError(f"reading s3://{bucket}/{key} is not allowed: this server reads S3 only "
+                     "under the buckets and prefixes its operator lists in ALLOWED_S3_URIS",
+                     code="s3_not_allowed", status=403)
+
+
+def _fetch_s3(location: tuple[str, str], target: str, settings: Settings) -> None:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
+    bucket, key = location
     client = boto3.client("s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL") or None)
     uri = f"s3://{bucket}/{key}"
     try:
@@ -159,8 +180,13 @@ def _fetch_s3(bucket: str, key: str, target: str, settings: Settings) -> None:
         client.download_file(bucket, key, target)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchKey", "NoSuchBucket"):
-            raise InputError(f"the audio {uri} does not exist", code="not_found") from None
+        # S3 itself answers 403 for a missing key to whoever may not list the bucket: a
+        # missing object and one these credentials may not read get the same answer (the
+        # log tells the operator which).
+        if code in ("403", "404", "NoSuchKey", "NoSuchBucket", "AccessDenied", "Forbidden"):
+            log.info("S3 said %s for %s", code, uri)
+            raise InputError(f"the audio {uri} does not exist or this server may not read it",
+                             code="not_found") from None
         raise InputError(f"could not read {uri}: {code or exc}", code="s3_error") from None
     except BotoCoreError as exc:
         raise InputError(f"could not read {uri}: {exc}", code="s3_error") from None

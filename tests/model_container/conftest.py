@@ -35,7 +35,8 @@ def server(tmp_path_factory, s3):
     """The default container: faster-whisper, tiny.en, small limits so they can be tested."""
     allowed = tmp_path_factory.mktemp("allowed")
     s = start_server(tmp_path_factory.mktemp("serve"), MAX_BODY_BYTES=str(20 * 1024 * 1024), MAX_AUDIO_SECONDS="600",
-                     ALLOWED_INPUT_DIRS=str(allowed), GUNICORN_THREADS="6", **s3[1])
+                     ALLOWED_INPUT_DIRS=str(allowed), ALLOWED_S3_URIS="audio-in", GUNICORN_THREADS="6",
+                     **s3[1])
     s.allowed_dir = allowed
     yield s
     s.stop()

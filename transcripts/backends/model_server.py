@@ -18,6 +18,11 @@ class Unreachable(Exception):
     """The request never reached the model server (down or restarting): not the job's fault."""
 
 
+class Unauthorized(Unreachable):
+    """401: the model server wants a token (MODEL_SERVER_TOKEN) that we did not send or that
+    does not match. The operator's to fix, not the job's fault: jobs wait, as when it is down."""
+
+
 class Interrupted(Exception):
     """The model server took the request and then broke the connection or hung."""
 
@@ -31,10 +36,12 @@ class ServerError(Exception):
 
 
 class ModelServer:
-    def __init__(self, url: str, *, timeout_seconds: float):
+    def __init__(self, url: str, *, timeout_seconds: float, token: str | None = None):
         self.url = url.rstrip("/")
         self.timeout_seconds = timeout_seconds
         self.session = requests.Session()  # one keep-alive connection across jobs
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def invoke(self, audio: IO[bytes], options: dict[str, Any]) -> dict[str, Any]:
         """The model's result for the audio; raises one of the exceptions above."""
@@ -52,6 +59,8 @@ class ModelServer:
         if response.status_code == 200:
             result: dict[str, Any] = response.json()
             return result
+        if response.status_code == 401:
+            raise Unauthorized(f"the model server refused the dispatcher: {message}")
         if 400 <= response.status_code < 500:
             raise Refused(message)
         raise ServerError(f"the model server failed: {message}")

@@ -16,7 +16,7 @@ from django.db import close_old_connections
 
 from .. import services
 from ..backends.local import DISPATCHER_GROUP
-from ..backends.model_server import Interrupted, ModelServer, Refused, ServerError, Unreachable
+from ..backends.model_server import Interrupted, ModelServer, Refused, ServerError, Unauthorized, Unreachable
 from ..models import Job
 from ..services import Outcome
 from .loop import Loop
@@ -30,7 +30,8 @@ UNREACHABLE_DELAY = 5  # the model server is down: jobs wait, none fails for tha
 class Dispatcher:
     def __init__(self, *, container_url: str | None = None, concurrency: int | None = None):
         self.model_server = ModelServer(container_url or settings.MODEL_CONTAINER_URL,
-                                        timeout_seconds=settings.INVOCATION_TIMEOUT_SECONDS)
+                                        timeout_seconds=settings.INVOCATION_TIMEOUT_SECONDS,
+                                        token=settings.MODEL_SERVER_TOKEN)
         self.concurrency = concurrency or settings.DISPATCHER_CONCURRENCY
         self.lease_seconds = settings.DISPATCHER_LEASE_SECONDS
         self.listening = asyncio.Event()  # set once wake-ups can reach the running loops
@@ -68,6 +69,9 @@ class Dispatcher:
         except FileNotFoundError:
             services.job_record_outcome(job_pk=job.pk, outcome=Outcome.failed(
                 "the uploaded file is missing from storage"))
+        except Unauthorized as exc:  # the operator's to fix (MODEL_SERVER_TOKEN): jobs wait
+            log.warning("%s", exc)
+            self._retry_later(job, str(exc), counts=False)
         except Unreachable as exc:  # down or restarting: wait, this is not the job's fault
             self._retry_later(job, str(exc), counts=False)
         except Interrupted as exc:  # a poison file must not loop forever; our own shutdown is no fault

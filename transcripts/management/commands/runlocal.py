@@ -70,6 +70,13 @@ class Command(BaseCommand):
         # SageMaker instance keeps the default).
         env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PORT": str(url.port or 8080), "HOST": "127.0.0.1",
                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        # Other programs on this machine could reach 127.0.0.1:8080 too: unless one is set,
+        # a token made for this run, known to the model server and to the dispatcher in this
+        # process. (Workers in a separate `manage.py work` need MODEL_SERVER_TOKEN set.)
+        if settings.MODEL_SERVER_TOKEN is None and settings.WORKERS_IN_WEB:
+            settings.MODEL_SERVER_TOKEN = secrets.token_urlsafe(32)
+        if settings.MODEL_SERVER_TOKEN:
+            env["MODEL_SERVER_TOKEN"] = settings.MODEL_SERVER_TOKEN
         self.stdout.write(f"Starting the model server on {settings.MODEL_CONTAINER_URL} "
                           "(jobs wait until its model is loaded).")
         # Transcription is batch work; pages are interactive. On one machine the model server
