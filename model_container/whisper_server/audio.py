@@ -20,6 +20,9 @@ SAMPLE_RATE = 16000
 _READ_BLOCK = SAMPLE_RATE * 2 * 4  # four seconds of s16le per read
 _CUT_SEARCH_SECONDS = 10  # look this far back from a window's end for a quiet place to cut
 _CUT_FRAME = SAMPLE_RATE // 10
+# At most this share of a window is read again at the start of the next one: the reading
+# moves on. (The transcriber keeps its held-back tail within it.)
+MAX_PUT_BACK = 0.5
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,14 @@ class WindowReader:
         self.total_samples = 0
         self.warnings: list[str] = []
         self._put_back = 0
+        self._last_window = 0  # samples in the window handed out last
 
-    def put_back(self, seconds: float) -> None:
-        self._put_back = int(seconds * SAMPLE_RATE)
+    def put_back(self, seconds: float) -> float:
+        """Have the last `seconds` of the window just handed out read again at the start of
+        the next one, up to MAX_PUT_BACK of it. Returns the seconds that will be read again:
+        audio before them is never seen again."""
+        self._put_back = min(int(seconds * SAMPLE_RATE), int(self._last_window * MAX_PUT_BACK))
+        return self._put_back / SAMPLE_RATE
 
     @property
     def duration(self) -> float:
@@ -149,8 +157,9 @@ class WindowReader:
                 buffer = np.concatenate(pending)
                 cut = _quiet_cut(buffer, self.window)
                 # Not the last window: at least a window is still pending.
+                self._last_window = cut
                 yield Window(offset / SAMPLE_RATE, _to_float(buffer[:cut]))
-                cut -= min(self._put_back, cut // 2)  # at most half: the reading moves on
+                cut -= self._put_back
                 self._put_back = 0
                 offset += cut
                 pending, pending_len = [buffer[cut:]], len(buffer) - cut

@@ -4,10 +4,12 @@ speech, run the engine, stitch the windows together. No HTTP here."""
 from __future__ import annotations
 
 import dataclasses
+import re
+import statistics
 import time
 
 from . import SCHEMA_VERSION
-from .audio import SAMPLE_RATE, Window, decode_windows, probe
+from .audio import MAX_PUT_BACK, SAMPLE_RATE, Window, decode_windows, probe
 from .engines.base import BATCH_CHUNK_SECONDS, SENTENCE_ENDS, Engine, Segment
 from .errors import InputError
 from .options import TranscribeOptions
@@ -30,6 +32,15 @@ HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
 # This much voiced speech (by the VAD) with no segment over it was left out by Whisper.
 UNHEARD_SECONDS = 1.5
+# Whisper can also time a segment over speech it skipped: its words then fill much less
+# of the voiced speech under it than the other segments' words fill theirs. A segment is
+# decoded again when its words, spoken at the window's usual rate (words per voiced
+# second, at least SLOW_WORDS_PER_SECOND), would fill less than UNDERFILLED_SHARE of that
+# speech, and UNHEARD_SECONDS or more of it would be left over.
+UNDERFILLED_SHARE = 0.5
+SLOW_WORDS_PER_SECOND = 2.0
+# A repeat is looked for over runs of up to this many segments ("A. B. A. B.").
+MAX_REPEATED_RUN = 3
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
@@ -73,14 +84,17 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
             found, tail_seconds = result.segments, 0.0
             if not window.last:
                 found, tail_seconds = _hold_back(window, found)
-                reader.put_back(tail_seconds)
+                tail_seconds = reader.put_back(tail_seconds)
             found = [s for s in found if _credible(s, speech, length)]
+            found = _with_underfilled_decoded_again(window, found, speech, voiced, engine,
+                                                    options, language)
             found = _with_unheard_speech(window, found, speech, voiced, length - tail_seconds,
                                          engine, options, language)
         segments.extend(_place(s, window.offset) for s in found)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
     decode += time.perf_counter() - mark
+    segments = _without_repeats(segments)
 
     for index, segment in enumerate(segments):
         segment.id = index
@@ -126,8 +140,11 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
     The segments that end in the window's last HOLD_BACK_SECONDS are dropped, and the
     audio from the first of them goes on into the next window, so every sentence is
     decoded with what comes after it (the engine may stop decoding at that segment).
+    The tail is never longer than the reader reads again (MAX_PUT_BACK of the window, and
+    MAX_HELD_BACK_SECONDS): a segment dropped before that would be lost.
     Returns the segments kept and the tail's seconds."""
     length = len(window.samples) / SAMPLE_RATE
+    longest = min(MAX_HELD_BACK_SECONDS, length * MAX_PUT_BACK)
     first_late = next((i for i, s in enumerate(found) if s.end > length - HOLD_BACK_SECONDS), None)
     if first_late is None:  # what follows the last segment goes on (Whisper sometimes leaves
         cut = max((s.end for s in found), default=length)  # a window's last words out)
@@ -135,12 +152,12 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
         # From the start of its sentence: Whisper's segments often end mid-sentence, and
         # the next window, starting there, mishears the rest ("my fellow | America's").
         while (first_late > 0 and not found[first_late - 1].text.rstrip().endswith(SENTENCE_ENDS)
-               and found[first_late - 1].start >= length - MAX_HELD_BACK_SECONDS):
+               and found[first_late - 1].start >= length - longest):
             first_late -= 1
         cut = found[first_late].start
-        # One long segment: more than a Whisper chunk to decode again is not worth it; it is
-        # kept and what follows it goes on.
-        if cut < length - MAX_HELD_BACK_SECONDS:
+        # One long segment: more than the reader reads again (or than a Whisper chunk) is
+        # not decoded again; it is kept and what follows it goes on.
+        if cut < length - longest:
             cut = max(s.end for s in found)
     if cut >= length:
         return found, 0.0
@@ -159,12 +176,102 @@ def _with_unheard_speech(window: Window, found: list[Segment], speech: list[tupl
     adds, in order."""
     added: list[Segment] = []
     for start, end in _unheard_stretches(found, voiced, until):
-        result = engine.transcribe(
-            window.samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], options,
-            language=language, batch_size=0,
-            speech=[(max(s - start, 0.0), min(e, end) - start) for s, e in speech if e > start and s < end])
-        added += [s for s in (_place(s, start) for s in result.segments) if _credible(s, speech, end)]
+        added += _decode_again(window, start, end, speech, engine, options, language)
     return sorted(found + added, key=lambda s: s.start) if added else found
+
+
+def _with_underfilled_decoded_again(window: Window, found: list[Segment],
+                                    speech: list[tuple[float, float]],
+                                    voiced: list[tuple[float, float]], engine: Engine,
+                                    options: TranscribeOptions, language: str | None) -> list[Segment]:
+    """Whisper sometimes skips a sentence (often one that repeats the one before) and times
+    the next segment over both: that speech is covered, so no search for unheard stretches
+    finds it. A segment whose words fill much less of the voiced speech under it than
+    usual (`_underfilled`) is decoded again on its own, sequentially; what comes back
+    replaces it if it is credible and holds more words. Returns the segments, in order."""
+    result: list[Segment] = []
+    for segment, underfilled in zip(found, _underfilled(found, voiced)):
+        if underfilled:
+            again = _decode_again(window, segment.start, segment.end, speech, engine, options, language)
+            if sum(_word_count(s) for s in again) > _word_count(segment):
+                result += again
+                continue
+        result.append(segment)
+    return result
+
+
+def _underfilled(found: list[Segment], voiced: list[tuple[float, float]]) -> list[bool]:
+    """For each segment: whether its words, at the usual rate of the window's segments
+    (words per second of voiced speech, their median, at least SLOW_WORDS_PER_SECOND),
+    would fill less than UNDERFILLED_SHARE of the voiced speech in its time, leaving
+    UNHEARD_SECONDS or more unfilled. The rate is the window's own, since people (and
+    voices) speak at different speeds."""
+    heard = [(_word_count(s), _voiced_seconds(s.start, s.end, voiced)) for s in found]
+    rates = [words / seconds for words, seconds in heard if words and seconds > 0]
+    usual = max(statistics.median(rates) if rates else 0.0, SLOW_WORDS_PER_SECOND)
+    return [seconds - words / usual >= UNHEARD_SECONDS and words / usual < UNDERFILLED_SHARE * seconds
+            for words, seconds in heard]
+
+
+def _voiced_seconds(start: float, end: float, voiced: list[tuple[float, float]]) -> float:
+    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in voiced)
+
+
+def _decode_again(window: Window, start: float, end: float, speech: list[tuple[float, float]],
+                  engine: Engine, options: TranscribeOptions,
+                  language: str | None) -> list[Segment]:
+    """The credible segments of the window's audio from `start` to `end` decoded on its own,
+    sequentially, with the window's `speech` regions; in the window's seconds. Whisper can
+    time the last segment of a short piece past its end, though the audio goes on there
+    and the words were heard before it: a segment that starts inside is cut at `end`."""
+    result = engine.transcribe(
+        window.samples[int(start * SAMPLE_RATE): int(end * SAMPLE_RATE)], options,
+        language=language, batch_size=0,
+        speech=[(max(s - start, 0.0), min(e, end) - start) for s, e in speech if e > start and s < end])
+    again = [_place(s, start) for s in result.segments]
+    for segment in again:
+        if segment.start < end < segment.end:
+            segment.end = end
+            for word in segment.words or ():
+                word.start, word.end = min(word.start, end), min(word.end, end)
+    return [s for s in again if _credible(s, speech, end)]
+
+
+def _without_repeats(segments: list[Segment]) -> list[Segment]:
+    """Whisper can hear one stretch of speech twice: decoded again at a window's seam, or a
+    batched clip's text repeated and its copy aligned into the time of the original. A run
+    of segments (up to MAX_REPEATED_RUN) with the same words as the run just before it is
+    dropped only where the two copies were heard from the same audio, their times
+    overlapping by at least half the shorter one; the copy over more time is kept. A
+    sentence said twice is heard from two stretches of audio: both stay."""
+    kept: list[Segment] = []
+    for segment in segments:
+        kept.append(segment)
+        for size in range(1, MAX_REPEATED_RUN + 1):
+            if len(kept) < 2 * size:
+                break
+            first, second = kept[-2 * size:-size], kept[-size:]
+            if ([_words(s.text) for s in first] == [_words(s.text) for s in second]
+                    and _same_audio(first, second)):
+                longer = max(first, second, key=lambda run: run[-1].end - run[0].start)
+                kept[-2 * size:] = longer
+                break
+    return kept
+
+
+def _same_audio(first: list[Segment], second: list[Segment]) -> bool:
+    """Whether two runs of segments were timed over the same audio."""
+    spans = [(run[0].start, run[-1].end) for run in (first, second)]
+    overlap = min(end for _, end in spans) - max(start for start, _ in spans)
+    return overlap >= 0 and overlap >= 0.5 * min(end - start for start, end in spans)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower())
+
+
+def _word_count(segment: Segment) -> int:
+    return len(segment.text.split())
 
 
 def _unheard_stretches(found: list[Segment], speech: list[tuple[float, float]],

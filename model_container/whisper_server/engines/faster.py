@@ -112,12 +112,17 @@ def clips(speech: list[tuple[float, float]], max_seconds: float = BATCH_CHUNK_SE
 
 def sentences(piece: Segment) -> list[Segment]:
     """Split a batched clip (up to 30 s, one piece of text) at the ends of its sentences
-    and at long pauses, using its word timings. The pieces keep the clip's scores."""
+    and at long pauses, using its word timings. The pieces keep the clip's scores.
+
+    The alignment sometimes squeezes words into no time at all, at the clip's end (or at
+    the start of the speech, for text Whisper repeated): the "pause" before such a word is
+    the alignment's, not the speaker's, so it splits nothing."""
     words = piece.words or []
     groups: list[list[Word]] = []
     for word in words:
         if (not groups or groups[-1][-1].word.rstrip().endswith(SENTENCE_ENDS)
-                or word.start - groups[-1][-1].end >= SENTENCE_PAUSE_SECONDS):
+                or (word.start - groups[-1][-1].end >= SENTENCE_PAUSE_SECONDS
+                    and word.end > word.start)):
             groups.append([])
         groups[-1].append(word)
     if len(groups) < 2:
