@@ -64,3 +64,24 @@ def truncated(source: Path, target: Path, keep: float = 0.6) -> Path:
     data = source.read_bytes()
     target.write_bytes(data[: int(len(data) * keep)])
     return target
+
+
+# Playlists that make ffmpeg read other files on the host: each names a real recording
+# beside it (the segment), so ffmpeg without limits finds audio in it.
+
+def hls_playlist(speech: Path, target: Path, *, file_url: bool = False) -> Path:
+    """An HLS playlist (under an audio file's name) whose one segment is the speech as MPEG-TS,
+    by a name relative to the playlist, or as a file: URL."""
+    segment = convert(speech, target.parent / f"{target.stem}-segment.ts", "-c:a", "aac", "-f", "mpegts")
+    where = f"file:{segment}" if file_url else segment.name
+    target.write_text(f"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n"
+                      f"{where}\n#EXT-X-ENDLIST\n")
+    return target
+
+
+def concat_list(speech: Path, target: Path) -> Path:
+    """An ffconcat list (under an audio file's name) naming the speech beside it."""
+    segment = target.parent / f"{target.stem}-part.wav"
+    segment.write_bytes(speech.read_bytes())
+    target.write_text(f"ffconcat version 1.0\nfile {segment.name}\n")
+    return target

@@ -19,6 +19,17 @@ def _ffprobe_command() -> tuple[str, ...] | None:
     return ("nice", "-n", "10", ffprobe) if shutil.which("nice") else (ffprobe,)
 
 
+# What ffprobe may do with an upload: read this one file (no network, no other files through
+# a playlist) and only as an audio or video container, not as an HLS or concat playlist or an
+# image sequence, which would read other files on this host. (The model server has the same
+# list: model_container/whisper_server/audio.py.)
+PROTOCOLS = "file,pipe"
+DEMUXERS = ("aac,ac3,aiff,amr,amrnb,amrwb,ape,asf,au,avi,caf,dsf,dts,dv,eac3,flac,flv,gsm,loas,"
+            "matroska,mlp,mov,mp3,mpc,mpc8,mpeg,mpegts,mxf,nut,ogg,rm,shn,tak,truehd,tta,voc,"
+            "w64,wav,wv,xwma")
+INPUT_LIMITS = ("-protocol_whitelist", PROTOCOLS, "-format_whitelist", DEMUXERS)
+
+
 class NotAudio(ValueError):
     pass
 
@@ -30,7 +41,8 @@ def check_audio(path: str) -> float | None:
         return None  # no ffprobe on this host: the model server will judge the file
     try:
         result = subprocess.run(
-            [*command, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+            [*command, "-v", "error", *INPUT_LIMITS, "-print_format", "json", "-show_format",
+             "-show_streams", path],
             capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
         raise NotAudio("this file could not be read in time") from None

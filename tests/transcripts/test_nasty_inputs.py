@@ -124,3 +124,15 @@ def test_a_transcript_window_past_any_number_is_a_400_not_a_500(client, alice, m
     assert response.status_code == 400 and "start must be a whole number" in response.json()["error"]
     ok = client.get(reverse("job-transcript", args=[job.public_id]), {"start": "0"})
     assert ok.status_code == 200 and ok.json()["segments"][0]["text"] == "Hello world."
+
+
+@pytest.mark.parametrize("kind", ["hls", "hls-file-url", "concat"])
+def test_a_playlist_that_would_read_other_files_on_the_host_is_refused(kind, report_wav, tmp_path):
+    from transcripts.media_check import NotAudio, check_audio
+
+    playlist = {"hls": lambda: media.hls_playlist(report_wav, tmp_path / "talk.wav"),
+                "hls-file-url": lambda: media.hls_playlist(report_wav, tmp_path / "talk.mp3", file_url=True),
+                "concat": lambda: media.concat_list(report_wav, tmp_path / "talk.ogg")}[kind]()
+    with pytest.raises(NotAudio, match="not audio or video"):
+        check_audio(str(playlist))
+    assert check_audio(str(report_wav)) > 2  # a real recording still passes
