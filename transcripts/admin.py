@@ -25,7 +25,7 @@ from django.utils.text import Truncator
 
 from . import selectors, selectors_admin, services
 from .backends import get_backend
-from .models import Job, ReviewQueueJob, Status
+from .models import Invite, Job, ReviewQueueJob, Status
 from .search import search, terms
 
 TRANSCRIPT_SEGMENTS_SHOWN = 500  # a job's page shows this many segments of its transcript
@@ -381,3 +381,29 @@ class ReviewQueueJobAdmin(_JobPages):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the queue decides on transcripts; deleting is done from the job list
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin):
+    """Single-use invite codes for SIGNUP_MODE=invite: add one (a note says who it is for),
+    then give the person its code or its sign-up link. Delete an unused one to withdraw it."""
+
+    list_display = ("code", "note", "signup_link", "created_by", "created_at", "used_by", "used_at")
+    readonly_fields = ("code", "signup_link", "created_by", "created_at", "used_by", "used_at")
+    fields = ("note", *readonly_fields)
+
+    @admin.display(description="sign-up link")
+    def signup_link(self, invite):
+        if not invite.pk:
+            return "—"
+        return f"{reverse('signup')}?invite={invite.code}"
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None or obj.used_at is None  # a used invite is a record, not an offer
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["note"])
+            return
+        made = services.invite_create(created_by=request.user, note=obj.note)
+        obj.pk, obj.code, obj.created_by, obj.created_at = made.pk, made.code, made.created_by, made.created_at

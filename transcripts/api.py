@@ -152,7 +152,10 @@ def _create(request):
     try:
         job = services.job_accept_upload(owner=request.user, upload=form.cleaned_data["file"], options=form.options())
     except UploadRefused as exc:
-        return error(exc.message, exc.status)
+        response = error(exc.message, exc.status)
+        for header, value in exc.headers.items():
+            response[header] = value
+        return response
     response = JsonResponse(job_json(request, job), status=201)
     response["Location"] = reverse("api-job", args=[job.public_id])
     return response
@@ -245,7 +248,10 @@ async def _openai(request, *, task: str):
     try:
         created = await sync_to_async(services.job_accept_upload)(owner=user, upload=files["file"], options=options)
     except UploadRefused as exc:
-        return openai_error(exc.message, exc.status, param="file")
+        response = openai_error(exc.message, exc.status, param="file")
+        for header, value in exc.headers.items():
+            response[header] = value
+        return response
     finished = await _wait(created.pk, settings.OPENAI_WAIT_SECONDS)
     if finished is None or finished.status not in TERMINAL:
         url = request.build_absolute_uri(reverse("api-job", args=[created.public_id]))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
+from . import selectors
+
 LANGUAGES = [("", "Detect automatically"), ("en", "English"), ("fr", "French"), ("de", "German"),
              ("es", "Spanish"), ("it", "Italian"), ("pt", "Portuguese"), ("nl", "Dutch"),
              ("pl", "Polish"), ("sv", "Swedish"), ("da", "Danish"), ("no", "Norwegian"),
@@ -33,4 +35,18 @@ class UploadForm(forms.Form):
 
 
 class SignUpForm(UserCreationForm):
-    pass
+    """Sign-up; with SIGNUP_MODE=invite it also asks for the code a staff member gave."""
+
+    invite_code = forms.CharField(max_length=64, label="Invite code", strip=True,
+                                  help_text="The code an administrator gave you.")
+
+    def __init__(self, *args, invite: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not invite:
+            del self.fields["invite_code"]
+
+    def clean_invite_code(self) -> str:
+        code = self.cleaned_data["invite_code"]
+        if not selectors.invite_is_open(code):
+            raise forms.ValidationError("This invite code is not valid, or was used already.")
+        return code

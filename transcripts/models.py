@@ -173,3 +173,60 @@ class ReviewQueueJob(Job):
         proxy = True
         verbose_name = "job to review"
         verbose_name_plural = "review queue"
+
+
+class UploadRecord(models.Model):
+    """One accepted upload, in the ledger the per-person quotas count (docs/security.md).
+    Deleting the job keeps the record (the job link becomes empty), so deleting and
+    uploading again does not get around a quota."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(db_index=True)
+    size_bytes = models.BigIntegerField(default=0)
+    # ffprobe's duration at upload; when it was unknown, the result's once the outcome lands.
+    audio_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["owner", "at"], name="upload_record_owner_at")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class LoginAttempt(models.Model):
+    """A log-in attempt that has not (yet) succeeded, counted per account and per client
+    address to slow password guessing. Written before the password is checked, so that
+    parallel guesses count too; a successful log-in removes the account's attempts."""
+
+    username = models.CharField(max_length=150)  # as typed, lower-cased
+    address = models.CharField(max_length=64)  # the client's IP address (IPv6: its /64)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "at"], name="login_attempt_user"),
+                   models.Index(fields=["address", "at"], name="login_attempt_address")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address}"
+
+
+class Invite(models.Model):
+    """A single-use code a staff member gives someone so they can sign up when
+    SIGNUP_MODE=invite."""
+
+    code = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(max_length=200, blank=True, help_text="Who it is for (only staff see this).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.note or self.code[:8]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -13,7 +14,17 @@ from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
-from .models import ApiToken, Job, Status, TranscriptVersion, Webhook, WebhookDelivery
+from .models import (
+    ApiToken,
+    Invite,
+    Job,
+    LoginAttempt,
+    Status,
+    TranscriptVersion,
+    UploadRecord,
+    Webhook,
+    WebhookDelivery,
+)
 from .search import search, terms
 
 _WORD = re.compile(r"\w+")
@@ -227,3 +238,32 @@ def webhooks_for_user(user: Any) -> QuerySet[Webhook]:
     recent = WebhookDelivery.objects.defer("payload").order_by("-created_at", "-id")[:RECENT_DELIVERIES]
     return (Webhook.objects.filter(owner=user).order_by("-created_at", "-id")
             .prefetch_related(Prefetch("deliveries", queryset=recent, to_attr="recent_deliveries")))
+
+
+# ---------------------------------------------------------------- limits (docs/security.md)
+
+IN_FLIGHT = (Status.QUEUED, Status.SUBMITTED, Status.PROCESSING)
+
+
+def uploads_since(user: Any, since: datetime) -> list[tuple[datetime, float]]:
+    """The person's accepted uploads from the ledger (deleted jobs included), oldest first:
+    when, and the seconds of audio (0 while not yet known)."""
+    rows = UploadRecord.objects.filter(owner=user, at__gte=since).order_by("at", "id")
+    return [(at, seconds or 0.0) for at, seconds in rows.values_list("at", "audio_seconds")]
+
+
+def jobs_in_flight() -> int:
+    """Everyone's jobs that wait or run: what the service still has to do."""
+    return Job.objects.filter(status__in=IN_FLIGHT).count()
+
+
+def login_attempts_since(*, username: str, address: str, since: datetime) -> tuple[list[datetime], list[datetime]]:
+    """Times of the unsuccessful log-in attempts since then, oldest first: for the username,
+    and from the address."""
+    recent = LoginAttempt.objects.filter(at__gte=since).order_by("at")
+    return (list(recent.filter(username=username).values_list("at", flat=True)),
+            list(recent.filter(address=address).values_list("at", flat=True)))
+
+
+def invite_is_open(code: str) -> bool:
+    return bool(code) and Invite.objects.filter(code=code, used_at__isnull=True).exists()

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -27,12 +28,33 @@ MAX_SEGMENT_INDEX = 2**31 - 1  # the databases' integer range
 FIRST_SEGMENTS = 120
 
 
+class LoginView(auth_views.LoginView):
+    """Django's log-in page, which offers sign-up only where SIGNUP_MODE allows it (the
+    LoginThrottleMiddleware counts its attempts)."""
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "signup_mode": settings.SIGNUP_MODE}
+
+
 def signup(request):
-    form = SignUpForm(request.POST or None)
+    """SIGNUP_MODE: open to anyone, by invite code, or closed (403: accounts come from staff)."""
+    mode = settings.SIGNUP_MODE
+    if mode == "closed":
+        return render(request, "registration/signup_closed.html", status=403)
+    invite = mode == "invite"
+    initial = {"invite_code": request.GET.get("invite", "")} if invite else None
+    form = SignUpForm(request.POST or None, invite=invite, initial=initial)
     if request.method == "POST" and form.is_valid():
-        login(request, form.save())
-        return redirect("dashboard")
-    return render(request, "registration/signup.html", {"form": form})
+        try:
+            user = services.user_sign_up(username=form.cleaned_data["username"],
+                                         password=form.cleaned_data["password1"],
+                                         invite_code=form.cleaned_data.get("invite_code", ""))
+        except services.SignUpRefused as exc:
+            form.add_error("invite_code" if invite else None, str(exc))
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form, "invite": invite})
 
 
 @login_required
@@ -63,7 +85,7 @@ def upload(request):
     try:
         job = services.job_accept_upload(owner=request.user, upload=form.cleaned_data["file"], options=form.options())
     except UploadRefused as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status)
+        return JsonResponse({"error": exc.message}, status=exc.status, headers=exc.headers)
     return JsonResponse({"job": selectors.job_summary(job)}, status=201)
 
 

@@ -5,14 +5,25 @@ or late call is harmless; broadcasts and backend calls run after the transaction
 - jobs.py: a job's life, from upload to outcome, retry, cancel, review and deletion;
 - transcripts.py: the versions people save over the machine's transcript;
 - tokens.py: API tokens;
-- webhooks.py: a person's webhooks, their events and the state of each delivery.
+- webhooks.py: a person's webhooks, their events and the state of each delivery;
+- limits.py: the per-person quotas and the global queue limit on uploads;
+- accounts.py: sign-up, invites, and the log-in attempts that throttle password guessing.
 """
 
+from .accounts import (
+                   SignUpRefused,
+                   client_address,
+                   invite_create,
+                   login_attempt_record,
+                   login_attempts_clear,
+                   login_lockout_seconds,
+                   login_username,
+                   user_sign_up,
+)
 from .jobs import (
                    CANCELLABLE,
                    DECISIONS,
                    Outcome,
-                   UploadRefused,
                    job_accept_upload,
                    job_cancel,
                    job_claim_next,
@@ -28,11 +39,15 @@ from .jobs import (
                    job_store_output,
                    job_submit,
 )
+from .limits import UploadRefused, upload_check_queue, upload_check_quota
 from .tokens import token_create, token_revoke, user_for_key
 from .transcripts import EditConflict, machine_segments, transcript_restore, transcript_save_segment
 from .webhooks import webhook_create, webhook_delete, webhook_event_enqueue
 
 __all__ = [
+    "SignUpRefused", "client_address", "invite_create", "login_attempt_record",
+    "login_attempts_clear", "login_lockout_seconds", "login_username", "upload_check_queue", "upload_check_quota",
+    "user_sign_up",
     "CANCELLABLE", "DECISIONS", "EditConflict", "Outcome", "UploadRefused", "job_accept_upload",
     "job_cancel", "job_claim_next", "job_create", "job_delete", "job_mark_reviewed",
     "job_mark_submitted", "job_record_outcome", "job_renew_lease", "job_requeue", "job_retry",

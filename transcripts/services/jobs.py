@@ -27,8 +27,9 @@ from django.utils import timezone
 from .. import live
 from ..backends import Gateway, JobRequest, Receipt, SubmitFailed, get_backend
 from ..media_check import NotAudio, check_audio
-from ..models import RANK, TERMINAL, Job, Status, TranscriptVersion
+from ..models import RANK, TERMINAL, Job, Status, TranscriptVersion, UploadRecord
 from ..quality import quality_flags
+from .limits import UploadRefused, upload_check_queue, upload_check_quota
 from .transcripts import machine_segments
 from .webhooks import webhook_event_enqueue
 
@@ -61,42 +62,40 @@ class Outcome:
         return cls(Status.EXPIRED, failure_reason=reason)
 
 
-class UploadRefused(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
 # ---------------------------------------------------------------- taking a job in
 
 def job_accept_upload(*, owner: Any, upload: Any, options: dict[str, Any]) -> Job:
     """The checks every way in shares (web page, REST API, OpenAI-compatible endpoint):
-    the person's rate, the file's size, that it holds audio; then the job is queued."""
+    the service's queue, the person's quotas, the file's size, that it holds audio and fits
+    in the audio time left; then the job is queued."""
     name = os.path.basename((upload.name or "upload").replace("\\", "/")) or "upload"
-    recent = Job.objects.filter(owner=owner, created_at__gte=timezone.now() - timedelta(hours=1)).count()
-    if recent >= settings.UPLOADS_PER_HOUR:
-        raise UploadRefused(f"{name}: you have uploaded {recent} files in the last hour, the limit "
-                            f"is {settings.UPLOADS_PER_HOUR}; please wait a little", status=429)
+    upload_check_queue(name=name)
+    upload_check_quota(owner=owner, name=name)
     if upload.size > settings.UPLOAD_MAX_BYTES:
         raise UploadRefused(f"{name}: the file is larger than the upload limit of "
                             f"{settings.UPLOAD_MAX_BYTES / 1024**2:.0f} MB", status=413)
     if upload.size == 0:
         raise UploadRefused(f"{name}: the file is empty")
     try:
-        check_audio(upload.temporary_file_path())
+        seconds = check_audio(upload.temporary_file_path())
     except NotAudio as exc:
         raise UploadRefused(f"{name}: {exc}") from None
-    return job_create(owner=owner, upload=upload, original_name=name, options=options)
+    if seconds is not None:
+        upload_check_quota(owner=owner, name=name, audio_seconds=seconds)
+    return job_create(owner=owner, upload=upload, original_name=name, options=options,
+                      audio_seconds=seconds)
 
 
-def job_create(*, owner: Any, upload: File[Any], original_name: str, options: dict[str, Any]) -> Job:
-    """Store the upload under a random name and queue the job."""
+def job_create(*, owner: Any, upload: File[Any], original_name: str, options: dict[str, Any],
+               audio_seconds: float | None = None) -> Job:
+    """Store the upload under a random name, note it in the quota ledger, queue the job."""
     with transaction.atomic():
         job = Job(owner=owner, original_name=original_name[:255], options=options,
                   size_bytes=upload.size)
         job.audio.save("upload", upload, save=False)
         job.save()
+        UploadRecord.objects.create(owner=owner, job=job, at=job.created_at, size_bytes=job.size_bytes,
+                                    audio_seconds=audio_seconds)
         job_submit(job=job)
     return job
 
@@ -211,6 +210,9 @@ def job_record_outcome(*, job_pk: int, outcome: Outcome) -> bool:
             if result is not None and outcome.status == Status.COMPLETED:
                 TranscriptVersion.objects.create(job_id=job_pk, number=0,
                                                  segments=machine_segments(result))
+                if result.get("duration") is not None:  # ffprobe could not say at upload
+                    UploadRecord.objects.filter(job_id=job_pk, audio_seconds__isnull=True).update(
+                        audio_seconds=result["duration"])
             transaction.on_commit(lambda: _announce_outcome(job_pk), robust=True)
     if not updated:
         log.info("outcome %s for job %s ignored: it already has one (or is gone)",

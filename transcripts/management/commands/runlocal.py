@@ -21,6 +21,14 @@ from django.core.management.base import BaseCommand
 CONTAINER = Path(settings.BASE_DIR) / "model_container" / "serve"
 
 
+SIGN_UP = {  # what SIGNUP_MODE lets others do
+    "open": "Anyone can also sign up at /accounts/signup/ (SIGNUP_MODE=open).",
+    "invite": "Others sign up at /accounts/signup/ with an invite code made in the admin "
+              "(/admin/transcripts/invite/; SIGNUP_MODE=invite).",
+    "closed": "Sign-up is closed (SIGNUP_MODE=closed): make accounts in the admin (/admin/auth/user/).",
+}
+
+
 class Command(BaseCommand):
     help = "Run the web app, the local dispatcher and the model server together."
 
@@ -52,13 +60,13 @@ class Command(BaseCommand):
     def _first_admin(self) -> None:
         users = get_user_model()
         if users.objects.exists():
-            self.stdout.write("Log in with your account, or create one at /accounts/signup/.")
+            self.stdout.write(f"Log in with your account. {SIGN_UP[settings.SIGNUP_MODE]}")
             return
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser("admin", "", password)
         self.stdout.write(self.style.WARNING(
             f"First run: an admin account was made. Username: admin  Password: {password}\n"
-            "This password is shown only now. Anyone can also sign up at /accounts/signup/."))
+            f"This password is shown only now. {SIGN_UP[settings.SIGNUP_MODE]}"))
 
     def _start_model_server(self) -> subprocess.Popen | None:
         url = urlparse(settings.MODEL_CONTAINER_URL)
