@@ -197,3 +197,122 @@ def test_text_spoken_impossibly_fast_is_a_repetition_loop_and_is_dropped():
     # A batched clip's last sentence, squeezed by the word alignment to no time at all.
     assert _credible(_segment(9.98, 9.98, " Open the file, save your changes and close the window."),
                      speech, 10.0)
+
+
+def test_a_held_back_tail_is_never_longer_than_what_the_reader_reads_again():
+    """The reader reads at most half a window again: a longer tail lost every sentence
+    between the reader's cut and the transcriber's."""
+    import numpy as np
+
+    from whisper_server.audio import SAMPLE_RATE, Window
+    from whisper_server.transcriber import _hold_back
+
+    window = Window(offset=10.0, samples=np.zeros(15 * SAMPLE_RATE, dtype=np.float32))
+    found = [_segment(0.0, 9.0, " please send the report by Friday, open the file,"),
+             _segment(10.0, 14.0, " please send the report by Friday.")]
+    kept, tail = _hold_back(window, found)
+    assert kept == found[:1] and tail == 5.0  # not from 0 s (the sentence's start): 15 s back
+
+
+def test_the_reader_says_how_much_it_reads_again(tmp_path):
+    from tests.conftest import ffmpeg
+    from whisper_server.audio import SAMPLE_RATE, decode_windows
+
+    audio = tmp_path / "tone.wav"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=100", "-ar", "16000", str(audio))
+    reader = decode_windows(str(audio), window_seconds=30, max_seconds=600)
+    windows = iter(reader)
+    first = next(windows)
+    length = len(first.samples) / SAMPLE_RATE
+    assert reader.put_back(100.0) == pytest.approx(length / 2, abs=1e-3)
+    assert next(windows).offset == pytest.approx(length / 2, abs=1e-3)
+    assert reader.put_back(2.0) == 2.0
+
+
+def test_a_segment_timed_over_more_speech_than_its_words_fill_is_found():
+    """Whisper skipped "And so my fellow Americans..." and timed "Mr. Quilter..." over both
+    (the 1.3-minute benchmark file on an AVX2 machine): 16 words over 14 s of speech, where
+    the others speak about 3 words a voiced second."""
+    from whisper_server.transcriber import _underfilled
+
+    quilter = " Mr. Quilter is the apostle of the middle classes and we are glad to welcome his gospel."
+    found = [_segment(37.0, 45.0, " And so my fellow Americans ask not what your country can do for you"),
+             _segment(45.0, 50.0, " ask what you can do for your country."),
+             _segment(50.0, 56.0, quilter), _segment(56.0, 74.0, quilter)]
+    voiced = [(38.08, 39.9), (41.06, 41.47), (41.76, 42.05), (43.14, 45.31), (45.92, 48.19),
+              (50.3, 55.17), (56.93, 58.75), (59.9, 60.32), (60.61, 60.9), (61.98, 64.19),
+              (64.77, 67.07), (69.15, 74.02)]
+    assert _underfilled(found, voiced) == [False, False, False, True]
+    # A slow speaker is no reason: the rate is the window's own.
+    slow = [(s * 2, e * 2) for s, e in voiced]
+    assert _underfilled([_segment(s.start * 2, s.end * 2, s.text) for s in found[:3]], slow) == [False] * 3
+    # Nor is a short pause-filled segment: less than UNHEARD_SECONDS left over.
+    assert _underfilled([found[0], _segment(45.0, 47.0, " Yes.")], voiced[:5]) == [False, False]
+
+
+def test_an_underfilled_segment_is_decoded_again_and_replaced_only_by_more_words():
+    import numpy as np
+
+    from whisper_server.audio import SAMPLE_RATE, Window
+    from whisper_server.engines.base import EngineResult
+    from whisper_server.options import TranscribeOptions
+    from whisper_server.transcriber import _with_underfilled_decoded_again
+
+    class Listener:  # hears what it was told to, timed from the start of what it is given
+        def __init__(self, segments):
+            self.segments, self.given = segments, []
+
+        def transcribe(self, audio, options, *, language, batch_size, speech, stop_after=None):
+            self.given.append((len(audio) / SAMPLE_RATE, batch_size))
+            return EngineResult(language="en", language_probability=1.0,
+                                segments=[dataclasses.replace(s) for s in self.segments])
+
+    window = Window(offset=0.0, samples=np.zeros(30 * SAMPLE_RATE, dtype=np.float32), last=True)
+    speech = voiced = [(0.0, 3.0), (5.0, 8.0), (10.0, 13.0), (15.0, 18.0), (20.0, 23.0)]
+    found = [_segment(0.0, 3.2, " one two three four five six seven eight nine."),
+             _segment(5.0, 18.2, " ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen."),
+             _segment(20.0, 23.2, " one two three four five six seven eight nine.")]
+    both = [_segment(0.0, 3.0, " a b c d e f g h i."), _segment(5.0, 8.0, " j k l m n o p q r."),
+            _segment(10.0, 14.0, " s t u v w x y z a b."),  # timed past the piece's 13.2 s
+            ]
+    engine = Listener(both)
+    kept = _with_underfilled_decoded_again(window, found, speech, voiced, engine,
+                                           TranscribeOptions(), "en")
+    assert engine.given == [(pytest.approx(13.2), 0)]  # only the second, on its own, sequentially
+    assert [(s.start, s.end, s.text) for s in kept] == [
+        (0.0, 3.2, found[0].text), (5.0, 8.0, both[0].text), (10.0, 13.0, both[1].text),
+        (15.0, 18.2, both[2].text), (20.0, 23.2, found[2].text)]  # cut at the piece's end, not dropped
+    same = Listener([_segment(0.0, 13.0, found[1].text)])  # nothing more heard: kept as it was
+    assert _with_underfilled_decoded_again(window, found, speech, voiced, same,
+                                           TranscribeOptions(), "en") == found
+
+
+def test_a_repeat_is_dropped_only_where_both_copies_are_timed_over_the_same_audio():
+    from whisper_server.transcriber import _without_repeats
+
+    report, close = " Please send the report to John by Friday.", " Open the file, save your changes and close the window."
+    # A batched clip's text held two sentences twice; the alignment put the first copies
+    # into no time at the start of the second.
+    clip = [_segment(15.2, 19.0, close), _segment(20.98, 20.98, report), _segment(20.98, 20.98, close),
+            _segment(20.98, 23.7, report), _segment(25.4, 29.0, " Open the file save your changes and close the window")]
+    assert _without_repeats(clip) == [clip[0], clip[3], clip[4]]
+    # The same sentence decoded again at a window's seam.
+    seam = [_segment(40.0, 44.0, close), _segment(45.0, 49.0, report), _segment(44.8, 48.5, report),
+            _segment(50.0, 53.0, close)]
+    assert _without_repeats(seam) == [seam[0], seam[1], seam[3]]
+    # Said twice: two stretches of audio, both kept, even back to back.
+    said_twice = [_segment(1.0, 2.0, " Yes."), _segment(3.0, 4.0, " Yes."), _segment(8.0, 12.0, report),
+                  _segment(12.0, 19.0, report)]
+    assert _without_repeats(said_twice) == said_twice
+
+
+def test_words_aligned_into_no_time_do_not_start_a_sentence_at_a_pause():
+    from whisper_server.engines.base import Word
+    from whisper_server.engines.faster import sentences
+
+    said = [(" Open", 25.6, 26.0), (" the", 26.0, 26.2), (" file,", 26.2, 28.9)] + [
+        (w, 29.98, 29.98) for w in (" save", " your", " changes", " and", " close", " the", " window.")]
+    words = [Word(word=w, start=s, end=e, probability=0.9) for w, s, e in said]
+    clip = Segment(id=0, start=25.6, end=29.98, text="".join(w for w, _, _ in said), avg_logprob=-0.2,
+                   no_speech_prob=0.01, compression_ratio=1.1, words=words)
+    assert [(p.start, p.end, p.text) for p in sentences(clip)] == [(25.6, 29.98, clip.text)]
