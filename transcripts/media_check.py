@@ -47,6 +47,8 @@ def check_audio(path: str) -> float | None:
     except subprocess.TimeoutExpired:
         raise NotAudio("this file could not be read in time") from None
     if result.returncode != 0:
+        if "not on whitelist" in result.stderr:  # INPUT_LIMITS refused what it is
+            raise NotAudio("this file is a playlist, an image or another format that is not a recording")
         raise NotAudio("this file is not audio or video that can be played")
     info = json.loads(result.stdout or "{}")
     if not any(s.get("codec_type") == "audio" for s in info.get("streams", [])):

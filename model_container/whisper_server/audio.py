@@ -25,6 +25,17 @@ _CUT_FRAME = SAMPLE_RATE // 10
 MAX_PUT_BACK = 0.5
 
 
+# What ffmpeg may do with a request's file: read that file (no network, no other files
+# through a playlist) and only as an audio or video container, not as an HLS or concat
+# playlist or an image sequence, which would read other files on this host. (The web app
+# checks uploads with the same list: transcripts/media_check.py.)
+INPUT_LIMITS = (
+    "-protocol_whitelist", "file,pipe",
+    "-format_whitelist", "aac,ac3,aiff,amr,amrnb,amrwb,ape,asf,au,avi,caf,dsf,dts,dv,eac3,flac,flv,gsm,"
+                         "loas,matroska,mlp,mov,mp3,mpc,mpc8,mpeg,mpegts,mxf,nut,ogg,rm,shn,tak,truehd,"
+                         "tta,voc,w64,wav,wv,xwma",
+)
+
 @dataclass(frozen=True)
 class Probe:
     format_name: str
@@ -44,7 +55,8 @@ def probe(path: str, *, max_seconds: float) -> Probe:
     if os.path.getsize(path) == 0:
         raise UnusableAudio("the file is empty", code="empty_file")
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-print_format", "json", "-show_format", "-show_streams", path],
+        ["ffprobe", "-v", "error", *INPUT_LIMITS, "-print_format", "json", "-show_format",
+         "-show_streams", path],
         capture_output=True, text=True, timeout=120,
     )
     if result.returncode != 0:
@@ -114,7 +126,7 @@ class WindowReader:
     def __iter__(self) -> Iterator[Window]:
         with tempfile.TemporaryFile() as errors:
             process = subprocess.Popen(
-                ["ffmpeg", "-nostdin", "-v", "error", "-i", self.path, "-map", "0:a:0",
+                ["ffmpeg", "-nostdin", "-v", "error", *INPUT_LIMITS, "-i", self.path, "-map", "0:a:0",
                  "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"],
                 stdout=subprocess.PIPE, stderr=errors,
             )
@@ -254,6 +266,8 @@ def _float(value) -> float | None:
 def _first_line(text: str) -> str:
     for line in (text or "").splitlines():
         line = line.strip()
+        if "not on whitelist" in line:  # INPUT_LIMITS refused it: say what, not the list
+            return "a playlist, an image or another format that is not a recording"
         if line:
             # ffmpeg prefixes lines with the input path; a person needs only the reason.
             return line.split(": ", 1)[-1] if line.startswith(("/", "[")) else line

@@ -110,10 +110,14 @@ def test_silence_and_noise_give_empty_text(server, tmp_path):
 BAD_INPUTS = {
     "empty": (lambda r, d: b"", "the file is empty"),
     "random bytes": (lambda r, d: os.urandom(50_000), "not audio or video"),
-    "png image": (lambda r, d: media.png(d / "picture.png"), "no audio stream"),
+    "png image": (lambda r, d: media.png(d / "picture.png"), "not a recording"),
     "zip named .wav": (lambda r, d: media.zip_of(r, d / "recording.wav"), "not audio or video"),
     "wav header only": (lambda r, d: media.header_only_wav(d / "header.wav"), "0.0 seconds long"),
     "video without audio": (lambda r, d: media.video_without_audio(d / "film.mp4"), "no audio stream"),
+    # An HLS playlist whose segment is a file elsewhere on the server (by a file: URL): ffmpeg
+    # without limits would transcribe that file.
+    "hls playlist naming a host file": (lambda r, d: media.hls_playlist(r, d / "talk.wav", file_url=True),
+                                        "a playlist, an image or another format that is not a recording"),
 }
 
 

@@ -133,6 +133,6 @@ def test_a_playlist_that_would_read_other_files_on_the_host_is_refused(kind, rep
     playlist = {"hls": lambda: media.hls_playlist(report_wav, tmp_path / "talk.wav"),
                 "hls-file-url": lambda: media.hls_playlist(report_wav, tmp_path / "talk.mp3", file_url=True),
                 "concat": lambda: media.concat_list(report_wav, tmp_path / "talk.ogg")}[kind]()
-    with pytest.raises(NotAudio, match="not audio or video"):
+    with pytest.raises(NotAudio, match="a playlist, an image or another format that is not a recording"):
         check_audio(str(playlist))
     assert check_audio(str(report_wav)) > 2  # a real recording still passes

@@ -114,7 +114,7 @@ def test_a_picture_is_refused_with_the_reason(alice_client, tmp_path):
            "-c:v", "png", str(picture))
     with open(picture, "rb") as upload:
         response = alice_client.post(reverse("upload"), {"file": upload, "task": "transcribe"})
-    assert response.status_code == 400 and "no audio stream" in response.json()["error"]
+    assert response.status_code == 400 and "not a recording" in response.json()["error"]
 
 
 def test_the_size_limit_is_enforced_before_anything_is_stored(settings):
