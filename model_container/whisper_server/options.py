@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from urllib.parse import unquote
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from .errors import InputError
 

@@ -11,8 +11,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from tests.conftest import ffmpeg
 from whisper_server.audio import SAMPLE_RATE, decode_windows
-from whisper_server.speech import (BATCHED, FRAME, SEQUENTIAL, SpeechProbabilities, regions,
-                                   speech_regions)
+from whisper_server.speech import BATCHED, FRAME, SEQUENTIAL, SpeechProbabilities, regions, speech_regions
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,7 @@ def test_a_windows_regions_are_the_recordings_regions_within_it(tmp_path, talk):
     compared = 0
     for window in decode_windows(str(path), window_seconds=8, max_seconds=600, on_decoded=detector.feed):
         length = len(window.samples) / SAMPLE_RATE
-        inside = lambda regions: [bound for start, end in regions if start > edge and end < length - edge
+        inside = lambda regions, length=length: [bound for start, end in regions if start > edge and end < length - edge
                                   for bound in (start, end)]
         expected = inside((start - window.offset, end - window.offset) for start, end in whole)
         found = inside(detector.regions(window, BATCHED))

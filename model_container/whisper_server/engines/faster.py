@@ -8,8 +8,7 @@ import numpy as np
 
 from ..models import ModelLocation
 from ..options import TranscribeOptions
-from .base import (BATCH_CHUNK_SECONDS, SENTENCE_ENDS, EngineInfo, EngineResult, Segment, Word,
-                   temperatures)
+from .base import BATCH_CHUNK_SECONDS, SENTENCE_ENDS, EngineInfo, EngineResult, Segment, Word, temperatures
 from .features import SlicedFeatureExtractor
 
 SENTENCE_PAUSE_SECONDS = 0.6  # a pause this long between words also starts a new segment

@@ -16,7 +16,7 @@ SLICE_FRAMES = 3000  # 30 s of 10 ms frames
 
 class SlicedFeatureExtractor(FeatureExtractor):
     @classmethod
-    def replacing(cls, extractor: FeatureExtractor) -> "SlicedFeatureExtractor":
+    def replacing(cls, extractor: FeatureExtractor) -> SlicedFeatureExtractor:
         """The same extractor (model's settings and Mel filters), computing in slices."""
         sliced = cls.__new__(cls)
         sliced.__dict__.update(extractor.__dict__)
