@@ -108,6 +108,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "transcripts.health.HealthCheckMiddleware",  # first: see transcripts/health.py
     "django.middleware.security.SecurityMiddleware",
     "transcripts.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
