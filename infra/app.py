@@ -9,6 +9,7 @@ CDK context; the keys and their defaults are in infra/config.py and docs/deploy-
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -20,9 +21,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from aws_cdk import App  # noqa: E402
+from aws_cdk import App, Environment  # noqa: E402
 
-from infra.config import InfraConfig  # noqa: E402
+from infra.config import ConfigError, InfraConfig  # noqa: E402
 from infra.nag import add_checks  # noqa: E402
 from infra.stack import TranscriptionStack  # noqa: E402
 
@@ -36,11 +37,24 @@ def cdk_json_context() -> dict:
         return json.load(f).get("context", {})
 
 
-def build(app: App) -> TranscriptionStack:
-    """The stack on `app`, configured from the app's context, with the cdk-nag checks."""
+def web_environment() -> Environment:
+    """The web tier's load balancer logs need the region at synth time (the log-delivery
+    principal differs per region): the one the CDK command line resolved from the profile."""
+    region = os.environ.get("CDK_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    if not region:
+        raise ConfigError("web=true needs the region at synth time: set AWS_REGION or a "
+                          "profile with a region (aws configure)")
+    return Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=region)
+
+
+def build(app: App, env: Environment | None = None) -> TranscriptionStack:
+    """The stack on `app`, configured from the app's context, with the cdk-nag checks;
+    `env` (tests) stands for the account and region the command line would resolve."""
     config = InfraConfig.from_context(
         {key: app.node.try_get_context(key) for key in InfraConfig.keys()})
-    stack = TranscriptionStack(app, STACK_ID, config=config,
+    if config.web and env is None:
+        env = web_environment()
+    stack = TranscriptionStack(app, STACK_ID, config=config, env=env,
                                container_dir=REPO_ROOT / "model_container",
                                handler_dir=REPO_ROOT / "lambda")
     add_checks(app)

@@ -23,6 +23,8 @@ _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
 
 
 class ConfigError(ValueError):
@@ -55,6 +57,13 @@ class InfraConfig:
     queue_age_alarm_seconds: int = 1800
     # Where alarm notifications go; empty: the alarm topic has no subscriber.
     alarm_email: str = ""
+    # The web tier (infra/web.py): the Django app on ECS Fargate behind an HTTPS load
+    # balancer, with PostgreSQL, Redis and its workers. Off: the stack as before.
+    web: bool = False
+    domain: str = ""  # the app's host name (ALLOWED_HOSTS); needed with web
+    certificate_arn: str = ""  # an ACM certificate for domain, in the stack's region
+    web_tasks: int = 1  # web (uvicorn) tasks behind the load balancer
+    worker_tasks: int = 1  # `manage.py work` tasks (one is enough; more are safe)
 
     @property
     def retain(self) -> bool:
@@ -118,9 +127,32 @@ class InfraConfig:
             _fail("queue_age_alarm_seconds", self.queue_age_alarm_seconds, "at least 60")
         if self.alarm_email and not _EMAIL.match(self.alarm_email):
             _fail("alarm_email", self.alarm_email, "an e-mail address")
+        self._validate_web()
+
+    def _validate_web(self) -> None:
+        if not self.web:
+            return
+        if not _DOMAIN.match(self.domain):
+            _fail("domain", self.domain, "the app's host name, such as transcribe.example.com "
+                                         "(needed with web=true)")
+        if not _CERTIFICATE_ARN.match(self.certificate_arn):
+            _fail("certificate_arn", self.certificate_arn,
+                  "an ACM certificate ARN, arn:aws:acm:REGION:ACCOUNT:certificate/ID "
+                  "(needed with web=true)")
+        if not 1 <= self.web_tasks <= 20:
+            _fail("web_tasks", self.web_tasks, "between 1 and 20")
+        if not 1 <= self.worker_tasks <= 5:
+            _fail("worker_tasks", self.worker_tasks, "between 1 and 5")
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            _fail(name, raw, "true or false")
+        return text in ("true", "1", "yes")
     if kind is int:
         if isinstance(raw, bool):
             _fail(name, raw, "a whole number")
@@ -137,7 +169,7 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
     if not isinstance(raw, str):
         _fail(name, raw, "a string")
     value = raw.strip()
-    return value.lower() if name in ("removal_policy", "engine") else value
+    return value.lower() if name in ("removal_policy", "engine", "domain") else value
 
 
 def _fail(name: str, value: Any, expected: str) -> NoReturn:

@@ -17,6 +17,7 @@ from .nag import object_arn_finding
 from .notifications import Notifications
 from .results import Results
 from .storage import FAILURES_PREFIX, INPUTS_PREFIX, OUTPUTS_PREFIX, PREFIXES, Storage
+from .web import WebTier
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTAINER_DIR = REPO_ROOT / "model_container"
@@ -29,7 +30,7 @@ APP_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateIte
 class TranscriptionStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: InfraConfig,
                  container_dir: Path = CONTAINER_DIR, handler_dir: Path = HANDLER_DIR,
-                 **kwargs) -> None:
+                 web_image_dir: Path = REPO_ROOT, **kwargs) -> None:
         kwargs.setdefault("stack_name", config.stack_name)
         kwargs.setdefault("description", "Whisper transcription: S3, SageMaker async endpoint "
                                          "(scales to zero), SNS, Lambda, DynamoDB")
@@ -59,6 +60,7 @@ class TranscriptionStack(Stack):
 
         self.app_policy = self._app_policy()
         self._outputs()
+        self.web = self._web_tier(web_image_dir) if config.web else None
 
     def _grant_endpoint_access(self) -> None:
         """The endpoint reads the audio, writes results and failure reports, and publishes
@@ -128,6 +130,24 @@ class TranscriptionStack(Stack):
                   (FAILURES_PREFIX, "reads and deletes SageMaker's failure reports"))),
         )
         return policy
+
+    def _web_tier(self, image_dir: Path) -> WebTier:
+        """The Django app itself (`-c web=true`), with the app policy as its task role."""
+        config = self.config
+        web = WebTier(
+            self, "Web", domain=config.domain, certificate_arn=config.certificate_arn,
+            image_dir=image_dir, app_policy=self.app_policy,
+            bucket_name=self.storage.bucket.bucket_name,
+            endpoint_name=self.inference.endpoint.attr_endpoint_name,
+            table_name=self.results.table.table_name,
+            request_ttl_seconds=config.request_ttl_seconds,
+            retention_days=config.retention_days,
+            access_logs_bucket=self.storage.logs_bucket,
+            web_tasks=config.web_tasks, worker_tasks=config.worker_tasks, retain=config.retain)
+        CfnOutput(self, "WebUrl", value=web.url, description="The web app")
+        CfnOutput(self, "LoadBalancerDnsName", value=web.load_balancer.load_balancer_dns_name,
+                  description="Point the domain's DNS at it (CNAME, or a Route 53 alias)")
+        return web
 
     def _outputs(self) -> None:
         outputs = {
