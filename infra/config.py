@@ -14,6 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
+from .models import (
+    MODELS,
+    UNKNOWN_MODEL_INSTANCE,
+    WhisperModel,
+    canonical_name,
+    is_custom_name,
+    is_gpu_instance,
+    unsupported_instance_reason,
+)
+
 ENGINES = ("faster-whisper", "openai-whisper")
 REMOVAL_POLICIES = ("destroy", "retain")
 # SageMaker's limits for InvokeEndpointAsync's RequestTTLSeconds.
@@ -22,6 +32,8 @@ MIN_REQUEST_TTL_SECONDS, MAX_REQUEST_TTL_SECONDS = 60, 21600
 _STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,127}$")
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+# SageMaker's ModelDataUrl for a compressed model: an object in S3, a gzipped tar.
+_MODEL_DATA_URL = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+\.tar\.gz$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CERTIFICATE_ARN = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}$")
@@ -38,7 +50,9 @@ class InfraConfig:
     stack_name: str = "whisper-transcription"
     # The SageMaker endpoint's name; empty: the stack name in lower case.
     endpoint_name: str = ""
-    instance_type: str = "ml.g4dn.xlarge"
+    # The SageMaker instance type; empty: the model's own (infra/models.py: a CPU instance
+    # for tiny, base and small, a GPU for the larger ones).
+    instance_type: str = ""
     min_instances: int = 0  # 0: scale to zero when idle (no instance charges)
     max_instances: int = 2
     # Async requests one instance takes at once; the container's MAX_CONCURRENT_TRANSCRIPTIONS.
@@ -46,7 +60,12 @@ class InfraConfig:
     # Target of the target-tracking policy: queued requests per running instance.
     backlog_per_instance_target: float = 5.0
     engine: str = "faster-whisper"  # WHISPER_ENGINE in the container
-    model: str = "tiny.en"  # WHISPER_MODEL in the container
+    # WHISPER_MODEL in the container: a name from infra/models.py, whose weights the image
+    # build bakes in; with model_data_url, also any name of one's own (a label).
+    model: str = "tiny.en"
+    # s3://bucket/key.tar.gz: SageMaker unpacks it into /opt/ml/model, which the container
+    # reads before anything baked in (private or fine-tuned CTranslate2 models).
+    model_data_url: str = ""
     # Days that inputs/, outputs/, failures/ and the access logs are kept.
     retention_days: int = 30
     removal_policy: str = "destroy"  # destroy | retain (bucket, table, queue, log groups)
@@ -72,6 +91,27 @@ class InfraConfig:
     @property
     def resolved_endpoint_name(self) -> str:
         return self.endpoint_name or self.stack_name.lower()[:63].rstrip("-")
+
+    @property
+    def whisper_model(self) -> WhisperModel | None:
+        """The catalogue's entry for `model`; None for a model of one's own."""
+        return MODELS.get(self.model)
+
+    @property
+    def resolved_instance_type(self) -> str:
+        if self.instance_type:
+            return self.instance_type
+        entry = self.whisper_model
+        return entry.instance_type if entry else UNKNOWN_MODEL_INSTANCE
+
+    @property
+    def gpu(self) -> bool:
+        return is_gpu_instance(self.resolved_instance_type)
+
+    @property
+    def bakes_model(self) -> bool:
+        """Whether the image build puts the weights in (no model_data_url)."""
+        return not self.model_data_url
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -99,9 +139,13 @@ class InfraConfig:
         if not _ENDPOINT_NAME.match(self.resolved_endpoint_name):
             _fail("endpoint_name", self.resolved_endpoint_name,
                   "at most 63 letters, digits and hyphens, not starting or ending with a hyphen")
-        if not _INSTANCE_TYPE.match(self.instance_type):
+        if self.instance_type and not _INSTANCE_TYPE.match(self.instance_type):
             _fail("instance_type", self.instance_type,
-                  "a SageMaker instance type such as ml.g4dn.xlarge")
+                  "a SageMaker instance type such as ml.c6i.xlarge or ml.g4dn.xlarge")
+        reason = unsupported_instance_reason(self.resolved_instance_type)
+        if reason:
+            _fail("instance_type", self.resolved_instance_type,
+                  f"an x86_64 CPU or NVIDIA GPU instance type, not {reason}")
         if self.min_instances < 0:
             _fail("min_instances", self.min_instances, "0 or more")
         if self.max_instances < max(1, self.min_instances):
@@ -113,8 +157,7 @@ class InfraConfig:
             _fail("backlog_per_instance_target", self.backlog_per_instance_target, "above 0")
         if self.engine not in ENGINES:
             _fail("engine", self.engine, " or ".join(ENGINES))
-        if not self.model.strip():
-            _fail("model", self.model, "a model name or path")
+        self._validate_model()
         if not 1 <= self.retention_days <= 3650:
             _fail("retention_days", self.retention_days, "between 1 and 3650")
         if self.removal_policy not in REMOVAL_POLICIES:
@@ -145,6 +188,21 @@ class InfraConfig:
             _fail("worker_tasks", self.worker_tasks, "between 1 and 5")
 
 
+    def _validate_model(self) -> None:
+        if self.model_data_url and not _MODEL_DATA_URL.match(self.model_data_url):
+            _fail("model_data_url", self.model_data_url,
+                  "s3://BUCKET/KEY.tar.gz, a gzipped tar of a CTranslate2 model folder")
+        if self.model in MODELS:
+            return
+        if self.model_data_url and is_custom_name(self.model):
+            return  # a model of one's own, named for the container's reports
+        choices = "; ".join(m.describe() for m in MODELS.values())
+        also = ("" if self.model_data_url else
+                ", or any name with -c model_data_url=s3://BUCKET/KEY.tar.gz for a model of "
+                "one's own")
+        _fail("model", self.model, f"one of: {choices}{also}")
+
+
 def _coerce(name: str, raw: Any, kind: type) -> Any:
     if kind is bool:
         if isinstance(raw, bool):
@@ -169,6 +227,8 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
     if not isinstance(raw, str):
         _fail(name, raw, "a string")
     value = raw.strip()
+    if name == "model":
+        return canonical_name(value)
     return value.lower() if name in ("removal_policy", "engine", "domain") else value
 
 

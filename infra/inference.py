@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import (
+    Acknowledgment,
+    Annotations,
+    ArnFormat,
+    Duration,
+    RemovalPolicy,
+    Stack,
+    Validations,
+)
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
@@ -17,6 +25,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from .config import InfraConfig
+from .models import HUB, NONE
 
 EndpointConfig = sagemaker.CfnEndpointConfig
 VARIANT_NAME = "AllTraffic"
@@ -27,10 +36,38 @@ LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 IMAGE_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cache"]
 
 
-def image_build_args(model: str) -> dict[str, str] | None:
-    """tiny.en ships in the image; the multilingual base model is baked in when chosen
-    (model_container/Dockerfile, BAKE_BASE_MODEL). Other models come from /opt/ml/model."""
-    return {"BAKE_BASE_MODEL": "1"} if model == "base" else None
+PINS_DIR = "model-pins"  # in model_container/: NAME.sha256, recorded by the first build
+
+
+def image_build_args(config: InfraConfig) -> dict[str, str]:
+    """The Dockerfile's build args: which image (CPU or GPU libraries, torch or not) and
+    which weights go in. With model_data_url none do: SageMaker unpacks them into
+    /opt/ml/model, which the container reads first."""
+    entry = config.whisper_model
+    args = {"DEVICE": "gpu" if config.gpu else "cpu", "ENGINE": config.engine}
+    if config.bakes_model and entry is not None:
+        args.update(MODEL_NAME=entry.name, MODEL_SOURCE=entry.source)
+        if entry.source == HUB:
+            args["MODEL_REPO"] = entry.location
+    else:
+        args["MODEL_SOURCE"] = NONE
+    return args
+
+
+def container_environment(config: InfraConfig) -> dict[str, str]:
+    env = {
+        "WHISPER_ENGINE": config.engine,
+        "WHISPER_MODEL": config.model,
+        # Explicit, not "auto": a GPU instance whose CUDA libraries fail to load fails its
+        # /ping (and the deployment) instead of transcribing on the CPU unnoticed.
+        "WHISPER_DEVICE": "cuda" if config.gpu else "cpu",
+        "MAX_CONCURRENT_TRANSCRIPTIONS": str(config.max_concurrent_invocations),
+    }
+    if config.gpu:
+        # Batched inference of long audio pays off on a GPU (3.2 times sequential at batch
+        # 16 on an H200, same words; README). On a CPU it costs memory for less: off there.
+        env["WHISPER_BATCH_SIZE"] = "16"
+    return env
 
 
 class Inference(Construct):
@@ -44,15 +81,17 @@ class Inference(Construct):
         self.endpoint_name = config.resolved_endpoint_name
         removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
 
-        # Only staged at synth time; `cdk deploy` builds and pushes it (Docker needed then).
-        # The instance types SageMaker offers for it (g4dn, g5, c5...) are x86_64.
+        # Only staged at synth time; `cdk deploy` builds and pushes it (Docker needed then),
+        # downloading the model's weights into it. x86_64: config.py refuses Graviton types.
+        self.build_args = image_build_args(config)
         self.image = ecr_assets.DockerImageAsset(
             self, "Image",
             directory=str(container_dir),
             platform=ecr_assets.Platform.LINUX_AMD64,
             exclude=IMAGE_EXCLUDE,
-            build_args=image_build_args(config.model),
+            build_args=self.build_args,
         )
+        self._warn_about_model(config, container_dir)
 
         # SageMaker writes the container's output here; made by us to give it a retention
         # (SageMaker would create it with none: logs kept, and paid for, forever).
@@ -91,6 +130,10 @@ class Inference(Construct):
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"]),
         ])
+        if config.model_data_url:
+            self.policy.add_statements(iam.PolicyStatement(
+                sid="ReadModelData", actions=["s3:GetObject"],
+                resources=[self._object_arn(config.model_data_url)]))
         self.policy.attach_to_role(self.role)
         Validations.of(self.policy).acknowledge(Acknowledgment(
             id="AwsSolutions-IAM5[Resource::*]",
@@ -104,14 +147,9 @@ class Inference(Construct):
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=self.image.image_uri,
                 mode="SingleModel",
-                environment={
-                    "WHISPER_ENGINE": config.engine,
-                    "WHISPER_MODEL": config.model,
-                    "MAX_CONCURRENT_TRANSCRIPTIONS": str(config.max_concurrent_invocations),
-                    # The endpoint runs on a GPU: batched inference of long audio pays off
-                    # there (3.2 times sequential at batch 16 on an H200, same words; README).
-                    "WHISPER_BATCH_SIZE": "16",
-                },
+                # SageMaker unpacks it into /opt/ml/model before the container starts.
+                model_data_url=config.model_data_url or None,
+                environment=container_environment(config),
             ),
         )
 
@@ -120,7 +158,7 @@ class Inference(Construct):
             production_variants=[EndpointConfig.ProductionVariantProperty(
                 variant_name=VARIANT_NAME,
                 model_name=self.model.attr_model_name,
-                instance_type=config.instance_type,
+                instance_type=config.resolved_instance_type,
                 # SageMaker creates an endpoint with at least one instance; with
                 # min_instances 0 the target-tracking policy takes it to zero when idle.
                 initial_instance_count=max(1, config.min_instances),
@@ -168,6 +206,28 @@ class Inference(Construct):
         self.policy.add_statements(iam.PolicyStatement(
             sid="PublishOutcome", actions=["sns:Publish"],
             resources=[topic.topic_arn for topic in topics]))
+
+    def _warn_about_model(self, config: InfraConfig, container_dir: Path) -> None:
+        entry = config.whisper_model
+        if entry is not None and entry.gpu and not config.gpu:
+            Annotations.of(self).add_warning_v2(
+                "whisper:model-on-cpu",
+                f"{entry.name} is meant for a GPU ({entry.instance_type}) and runs on "
+                f"{config.resolved_instance_type} (CPU, int8): expect it to be many times slower.")
+        if (config.bakes_model and entry is not None and entry.source == HUB
+                and not (container_dir / PINS_DIR / f"{entry.name}.sha256").is_file()):
+            Annotations.of(self).add_warning_v2(
+                "whisper:model-unpinned",
+                f"{entry.name} is not pinned yet: the image build takes {entry.location} as it "
+                f"is now and records its commit and checksums in the image. Copy them to "
+                f"model_container/{PINS_DIR}/{entry.name}.sha256 and commit the file, so that "
+                "later builds get the same weights (docs/deploy-aws.md, Choosing the model).")
+
+    def _object_arn(self, s3_url: str) -> str:
+        bucket, _, key = s3_url.removeprefix("s3://").partition("/")
+        return Stack.of(self).format_arn(
+            service="s3", region="", account="", resource=bucket, resource_name=key,
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME)
 
     def _log_group_arn_without_suffix(self) -> str:
         return Stack.of(self).format_arn(

@@ -6,13 +6,16 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, InfraConfig
+from infra.models import MODELS
 
 from .conftest import require_cdk
 
 
 def test_defaults_are_the_documented_ones():
     config = InfraConfig.from_context({})
-    assert config.instance_type == "ml.g4dn.xlarge"
+    # tiny.en runs on a CPU instance: the instance follows the model unless given.
+    assert config.resolved_instance_type == "ml.c6i.xlarge" and not config.gpu
+    assert config.model_data_url == "" and config.bakes_model
     assert (config.min_instances, config.max_instances) == (0, 2)
     assert (config.engine, config.model) == ("faster-whisper", "tiny.en")
     assert config.retention_days == 30
@@ -56,6 +59,12 @@ def test_endpoint_name_follows_the_stack_name():
     ("retention_days", "0", "between 1 and 3650"),
     ("request_ttl_seconds", "86400", "SageMaker's limits"),
     ("instance_type", "g4dn.xlarge", "SageMaker instance type"),
+    ("instance_type", "ml.c7g.xlarge", "Graviton"),
+    ("instance_type", "ml.inf2.xlarge", "Neuron"),
+    ("model", "large-v4", "large-v3 (3090 MB, multilingual, ml.g5.xlarge)"),
+    ("model", "my-finetune", "model_data_url=s3://"),
+    ("model_data_url", "https://example.com/model.tar.gz", "s3://BUCKET/KEY.tar.gz"),
+    ("model_data_url", "s3://bucket/model.zip", "s3://BUCKET/KEY.tar.gz"),
     ("endpoint_name", "bad_name", "hyphens"),
     ("stack_name", "1stack", "starting with a letter"),
     ("max_concurrent_invocations", "0", "between 1 and 1000"),
@@ -69,9 +78,54 @@ def test_bad_values_fail_with_the_key_named(key, value, words):
     assert key in message and words in message
 
 
-def test_the_base_model_is_baked_into_the_image():
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_model_has_a_default_instance_that_fits_it(name):
+    config = InfraConfig.from_context({"model": name})
+    entry = MODELS[name]
+    assert config.model == name and config.whisper_model == entry
+    # A CPU instance for the small models, a GPU for medium and up (tiny/base/small run at
+    # many times real time on a few cores; the rest need float16 on a GPU to be usable).
+    small = name.split(".")[0] in ("tiny", "base", "small", "distil-small")
+    assert config.gpu is not small, config.resolved_instance_type
+
+
+def test_aliases_name_the_same_weights():
+    assert InfraConfig.from_context({"model": "large"}).model == "large-v3"
+    assert InfraConfig.from_context({"model": "turbo"}).model == "large-v3-turbo"
+
+
+def test_the_instance_type_stays_overridable():
+    config = InfraConfig.from_context({"model": "large-v3", "instance_type": "ml.g4dn.2xlarge"})
+    assert config.resolved_instance_type == "ml.g4dn.2xlarge" and config.gpu
+    config = InfraConfig.from_context({"model": "small", "instance_type": "ml.g4dn.xlarge"})
+    assert config.gpu
+
+
+def test_model_data_url_takes_a_model_of_ones_own():
+    config = InfraConfig.from_context({"model": "acme-large-v3-legal",
+                                       "model_data_url": "s3://acme-models/whisper/model.tar.gz"})
+    assert not config.bakes_model and config.whisper_model is None
+    assert config.resolved_instance_type == "ml.g4dn.xlarge"  # size unknown: a GPU
+    # A known name with model data: that model's instance.
+    config = InfraConfig.from_context({"model": "small",
+                                       "model_data_url": "s3://acme-models/small.tar.gz"})
+    assert config.resolved_instance_type == "ml.c6i.2xlarge" and not config.bakes_model
+
+
+def test_the_image_build_args_follow_the_model_engine_and_device():
     require_cdk()
     from infra.inference import image_build_args
 
-    assert image_build_args("tiny.en") is None
-    assert image_build_args("base") == {"BAKE_BASE_MODEL": "1"}
+    def args(**context):
+        return image_build_args(InfraConfig.from_context(context))
+
+    assert args() == {"DEVICE": "cpu", "ENGINE": "faster-whisper", "MODEL_NAME": "tiny.en",
+                      "MODEL_SOURCE": "package"}
+    assert args(model="base")["MODEL_SOURCE"] == "package"
+    assert args(model="large-v3") == {
+        "DEVICE": "gpu", "ENGINE": "faster-whisper", "MODEL_NAME": "large-v3",
+        "MODEL_SOURCE": "hub", "MODEL_REPO": "Systran/faster-whisper-large-v3"}
+    assert args(model="small", engine="openai-whisper")["ENGINE"] == "openai-whisper"
+    assert args(model="large-v3", instance_type="ml.c6i.4xlarge")["DEVICE"] == "cpu"
+    assert args(model="mine", model_data_url="s3://b-1/m.tar.gz") == {
+        "DEVICE": "gpu", "ENGINE": "faster-whisper", "MODEL_SOURCE": "none"}

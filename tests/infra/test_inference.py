@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
+from infra.config import InfraConfig
+from infra.models import MODELS
+
 from .conftest import REPO, require_cdk
 
 require_cdk()
 
-from aws_cdk.assertions import Match  # noqa: E402
+from aws_cdk import App, Stack  # noqa: E402
+from aws_cdk import aws_sns as sns  # noqa: E402
+from aws_cdk.assertions import Annotations, Match, Template  # noqa: E402
+
+from infra.inference import Inference  # noqa: E402
 
 ENDPOINT_NAME = "whisper-transcription"
 
@@ -40,8 +49,10 @@ def test_model_runs_the_container_image_with_its_settings(synth, template):
         "PrimaryContainer": {
             "Image": {"Fn::Sub": Match.string_like_regexp(
                 r"\.dkr\.ecr\..*/cdk-hnb659fds-container-assets-.*:[0-9a-f]{64}$")},
+            # tiny.en on a CPU instance: no batching there (memory for little speed).
             "Environment": {"WHISPER_ENGINE": "faster-whisper", "WHISPER_MODEL": "tiny.en",
-                            "MAX_CONCURRENT_TRANSCRIPTIONS": "1", "WHISPER_BATCH_SIZE": "16"},
+                            "WHISPER_DEVICE": "cpu", "MAX_CONCURRENT_TRANSCRIPTIONS": "1"},
+            "ModelDataUrl": Match.absent(),
         }})
     role_id, _ = one(synth, "AWS::IAM::Role", "InferenceExecutionRole")
     _, model = one(synth, "AWS::SageMaker::Model")
@@ -61,7 +72,7 @@ def test_image_is_staged_from_model_container_not_built(synth):
 def test_endpoint_config_is_asynchronous_with_outputs_failures_and_topics(synth, template):
     template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
         "ProductionVariants": [Match.object_like({
-            "VariantName": "AllTraffic", "InstanceType": "ml.g4dn.xlarge",
+            "VariantName": "AllTraffic", "InstanceType": "ml.c6i.xlarge",
             "InitialInstanceCount": 1})],
         "AsyncInferenceConfig": {
             "OutputConfig": {
@@ -177,3 +188,77 @@ def test_step_scaling_adds_an_instance_on_backlog_without_capacity(synth, templa
         "DatapointsToAlarm": 1,
         "AlarmActions": [{"Ref": step_id}],
     })
+
+
+# ------------------------------------------------------------------- the model choices
+# The inference construct alone in a bare stack, once per model: seconds for all of them.
+
+
+def synth_inference(**context) -> tuple[Inference, Template, Stack]:
+    config = InfraConfig.from_context(context)
+    stack = Stack(App(), "Bare")
+    topics = [sns.Topic(stack, name) for name in ("Success", "Error")]
+    inference = Inference(stack, "Inference", config=config,
+                          container_dir=REPO / "model_container",
+                          output_path="s3://bucket/outputs/", failure_path="s3://bucket/failures/",
+                          success_topic=topics[0], error_topic=topics[1])
+    return inference, Template.from_stack(stack), stack
+
+
+@pytest.fixture(scope="module")
+def by_model():
+    return {name: synth_inference(model=name) for name in MODELS}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_each_model_synthesizes_with_its_instance_and_weights(by_model, name):
+    inference, template, _ = by_model[name]
+    entry = MODELS[name]
+    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
+        "ProductionVariants": [Match.object_like({"InstanceType": entry.instance_type})]})
+    environment = {"WHISPER_MODEL": name, "WHISPER_DEVICE": "cuda" if entry.gpu else "cpu"}
+    if entry.gpu:
+        environment["WHISPER_BATCH_SIZE"] = "16"
+    else:
+        environment["WHISPER_BATCH_SIZE"] = Match.absent()
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": {"Environment": Match.object_like(environment),
+                             "ModelDataUrl": Match.absent()}})
+    # The weights go into the image: the build args say which, and from where.
+    args = inference.build_args
+    assert (args["MODEL_NAME"], args["MODEL_SOURCE"]) == (name, entry.source)
+    assert args["DEVICE"] == ("gpu" if entry.gpu else "cpu")
+    assert args.get("MODEL_REPO") == (entry.location if entry.source == "hub" else None)
+
+
+def test_each_model_gets_an_image_of_its_own(by_model):
+    hashes = {name: inference.image.asset_hash for name, (inference, _, _) in by_model.items()}
+    assert len(set(hashes.values())) == len(hashes)
+
+
+def test_an_unpinned_hub_model_is_named_in_a_warning(by_model):
+    _, _, stack = by_model["large-v3"]
+    Annotations.from_stack(stack).has_warning(
+        "*", Match.string_like_regexp("large-v3 is not pinned yet.*model-pins/large-v3.sha256"))
+    _, _, stack = by_model["tiny.en"]  # pinned by its package's version
+    assert not Annotations.from_stack(stack).find_warning("*", Match.any_value())
+
+
+def test_a_large_model_on_a_cpu_instance_is_warned_about():
+    _, _, stack = synth_inference(model="large-v3", instance_type="ml.c6i.4xlarge")
+    Annotations.from_stack(stack).has_warning(
+        "*", Match.string_like_regexp("large-v3 is meant for a GPU"))
+
+
+def test_model_data_url_is_unpacked_by_sagemaker_and_readable_by_the_role():
+    inference, template, _ = synth_inference(
+        model="acme-legal", model_data_url="s3://acme-models/whisper/legal.tar.gz")
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": {"ModelDataUrl": "s3://acme-models/whisper/legal.tar.gz",
+                             "Environment": Match.object_like({"WHISPER_MODEL": "acme-legal"})}})
+    assert inference.build_args["MODEL_SOURCE"] == "none"
+    [policy] = template.find_resources("AWS::IAM::Policy").values()
+    read = statements_by_sid(policy)["ReadModelData"]
+    assert read["Action"] == "s3:GetObject"
+    assert read["Resource"] == {"Fn::Join": ["", [
+        "arn:", {"Ref": "AWS::Partition"}, ":s3:::acme-models/whisper/legal.tar.gz"]]}
