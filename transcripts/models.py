@@ -49,6 +49,9 @@ class Job(models.Model):
     # so that a job whose notification was lost can still be settled.
     remote_output = models.CharField(max_length=512, blank=True)
     remote_failure = models.CharField(max_length=512, blank=True)
+    # Rounds in which the AWS outcome sync found this job's outcome but could not record it
+    # (its result unreadable...): after settings.OUTCOME_READ_TRIES the job fails with the reason.
+    outcome_tries = models.PositiveSmallIntegerField(default=0)
     submitted_at = models.DateTimeField(null=True, blank=True)
     duration = models.FloatField(null=True, blank=True)
     language = models.CharField(max_length=16, blank=True)

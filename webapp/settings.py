@@ -257,6 +257,12 @@ JOBS_TABLE_NAME = ENV.get("JOBS_TABLE_NAME", "")
 SAGEMAKER_REQUEST_TTL_SECONDS = env_int("SAGEMAKER_REQUEST_TTL_SECONDS", 6 * 3600, minimum=60)
 OUTCOME_POLL_SECONDS = float(env_int("OUTCOME_POLL_MS", 2000, minimum=100)) / 1000
 RECONCILE_EVERY_SECONDS = env_int("RECONCILE_EVERY_SECONDS", 300, minimum=10)
+# A job whose notification was lost is settled from its output or failure object (both
+# known at submission) once it is this old; one with neither expires after the request TTL
+# plus the invocation timeout.
+RECONCILE_AFTER_SECONDS = env_int("RECONCILE_AFTER_SECONDS", 600, minimum=60)
+# Rounds the outcome sync tries to record an outcome it cannot read before failing the job.
+OUTCOME_READ_TRIES = env_int("OUTCOME_READ_TRIES", 5, minimum=1)
 SIGNED_URL_SECONDS = env_int("SIGNED_URL_SECONDS", 300, minimum=10)
 JOB_ITEM_TTL_DAYS = env_int("JOB_ITEM_TTL_DAYS", 30, minimum=1)  # the stack's retention_days
 

@@ -15,6 +15,7 @@ from tests.conftest import REPO
 
 LAMBDA_DIR = REPO / "lambda"
 NOTIFICATIONS = REPO / "contracts" / "notifications"
+CONTRACT_BUCKET = "whisper-transcripts-bucket"  # the bucket the contract's messages name
 
 
 def load_handler_module():
@@ -47,6 +48,9 @@ def jobs_table(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("JOBS_TABLE_NAME", "jobs")
+    monkeypatch.setenv("OUTPUT_LOCATION_PREFIX", f"s3://{CONTRACT_BUCKET}/outputs/")
+    monkeypatch.setenv("FAILURE_LOCATION_PREFIX", f"s3://{CONTRACT_BUCKET}/failures/")
+    monkeypatch.setenv("STACK_NAME", "whisper-transcription")
     with mock_aws():
         table = boto3.resource("dynamodb").create_table(
             TableName="jobs", KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
@@ -58,5 +62,5 @@ def jobs_table(monkeypatch):
 @pytest.fixture
 def lambda_handler(jobs_table):
     module = load_handler_module()
-    module._table = None
+    module._table = module._locations = None
     return module.handler

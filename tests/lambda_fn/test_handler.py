@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.lambda_fn.conftest import notification, sns_event
@@ -71,3 +73,65 @@ def test_malformed_messages_are_logged_and_skipped(lambda_handler, jobs_table, m
 
 def test_an_event_without_records_is_skipped(lambda_handler):
     assert lambda_handler({"hello": "world"}, None)["malformed"] == 1
+
+
+def test_records_that_are_not_sns_objects_are_skipped(lambda_handler, jobs_table, caplog):
+    good = sns_event(notification("success"))["Records"][0]
+    event = {"Records": ["a string", None, 5, [], {"Sns": "not an object"},
+                         {"Sns": {"MessageId": "m", "Message": {"an": "object"}}}, good]}
+    counts = lambda_handler(event, None)
+    assert counts == {"recorded": 1, "duplicate": 0, "ignored": 0, "malformed": 6}
+    assert "malformed_message" in caplog.text
+
+
+@pytest.mark.parametrize("response", ["a string", ["a", "list"], 7])
+def test_response_parameters_that_are_not_an_object_are_skipped(lambda_handler, jobs_table, response):
+    bad, good = notification("success"), notification("failure")
+    bad["responseParameters"] = response
+    counts = lambda_handler(sns_event(bad, good), None)
+    assert counts["malformed"] == 1 and counts["recorded"] == 1
+    assert "Item" not in jobs_table.get_item(Key={"job_id": bad["inferenceId"]})
+
+
+@pytest.mark.parametrize("status,key,location", [
+    ("success", "outputLocation", "s3://someone-elses-bucket/outputs/x.out"),
+    ("success", "outputLocation", "s3://whisper-transcripts-bucket/inputs/3f/3f2a0c1e"),
+    ("success", "outputLocation", "https://example.com/outputs/x.out"),
+    ("failure", "failureLocation", "s3://someone-elses-bucket/failures/x-error.out"),
+    ("failure", "failureLocation", "s3://whisper-transcripts-bucket/outputs/x.out"),
+])
+def test_a_location_outside_this_stacks_prefixes_is_skipped(lambda_handler, jobs_table, caplog,
+                                                            status, key, location):
+    message = notification(status)
+    message["responseParameters"][key] = location
+    assert lambda_handler(sns_event(message), None)["malformed"] == 1
+    assert "Item" not in jobs_table.get_item(Key={"job_id": message["inferenceId"]})
+    assert "Foreign" in caplog.text
+
+
+def test_a_completed_notification_without_output_is_skipped(lambda_handler, jobs_table):
+    message = notification("success")
+    del message["responseParameters"]["outputLocation"]
+    assert lambda_handler(sns_event(message), None)["malformed"] == 1
+
+
+def emf_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_failures_are_counted_by_cause_and_test_notifications_not_at_all(lambda_handler, jobs_table,
+                                                                         capsys):
+    refused, expired, crashed = notification("failure"), notification("expired"), notification("failure")
+    crashed["inferenceId"] = "crashed-job"
+    crashed["failureReason"] = ("ServerError: Received server error (500) from primary with "
+                                "message \"out of memory\".")
+    lambda_handler(sns_event(notification("test-notification"), notification("success"), refused,
+                             expired, crashed), None)
+    lambda_handler(sns_event(crashed), None)  # a duplicate is not counted twice
+    metrics = emf_lines(capsys.readouterr().out)
+    assert sorted((m["Cause"], m["FailedTranscriptions"]) for m in metrics) == [
+        ("expired", 1), ("input", 1), ("server", 1)]
+    [directive] = metrics[0]["_aws"]["CloudWatchMetrics"]
+    assert directive == {"Namespace": "WhisperTranscription", "Dimensions": [["Stack", "Cause"]],
+                         "Metrics": [{"Name": "FailedTranscriptions", "Unit": "Count"}]}
+    assert {m["Stack"] for m in metrics} == {"whisper-transcription"}

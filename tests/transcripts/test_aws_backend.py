@@ -37,7 +37,7 @@ class SageMakerHarness:
         self.s3 = boto3.client("s3", region_name="us-east-1")
         self.table = boto3.resource("dynamodb", region_name="us-east-1").Table(TABLE)
         self.lambda_module = load_handler_module()
-        self.lambda_module._table = None
+        self.lambda_module._table = self.lambda_module._locations = None
 
     def runtime_client(self):
         client = boto3.client("sagemaker-runtime", region_name="us-east-1")
@@ -95,7 +95,9 @@ class SageMakerHarness:
 @pytest.fixture
 def aws(settings, monkeypatch, model_server):
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "JOBS_TABLE_NAME": TABLE}.items():
+                        "AWS_DEFAULT_REGION": "us-east-1", "JOBS_TABLE_NAME": TABLE,
+                        "OUTPUT_LOCATION_PREFIX": f"s3://{BUCKET}/outputs/",
+                        "FAILURE_LOCATION_PREFIX": f"s3://{BUCKET}/failures/"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
         boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
@@ -155,6 +157,7 @@ def test_duplicate_and_out_of_order_notifications_leave_the_first_outcome(aws, c
     success = aws.process(aws.invocations[0])
     late_failure = notification("failure")
     late_failure["inferenceId"] = str(job.public_id)
+    late_failure["responseParameters"]["failureLocation"] = aws.invocations[0]["FailureLocation"]
     assert aws.deliver(success, late_failure) == {"recorded": 0, "duplicate": 2, "ignored": 0,
                                                   "malformed": 0}
     OutcomeSync().sync_outcomes()
@@ -196,3 +199,73 @@ def test_many_waiting_jobs_are_read_in_batches(aws, alice, make_job):
     assert table.scan(Select="COUNT")["Count"] == 130
     assert OutcomeSync().sync_outcomes() == 130
     assert Job.objects.filter(status="expired").count() == 130
+
+
+def test_bad_outcomes_never_hold_up_the_others_and_fail_after_their_tries(aws, alice, make_job, settings):
+    """A "Completed" item whose output object is missing, and one whose output is not a
+    result: every other job settles in the same round, whatever the order DynamoDB returns
+    them in; the bad ones are tried again each round and fail with a reason after
+    OUTCOME_READ_TRIES rounds."""
+    settings.OUTCOME_READ_TRIES = 3
+    jobs = [make_job(alice, name=f"j{i}.wav") for i in range(6)]
+    Job.objects.update(status="submitted", rank=1)
+    missing, not_a_result, *good = jobs
+    boto3.client("s3", region_name="us-east-1").put_object(
+        Bucket=BUCKET, Key="outputs/not-a-result.out", Body=b"[1, 2, 3]")
+    messages = []
+    for job, location in ((missing, "outputs/never-written.out"),
+                          (not_a_result, "outputs/not-a-result.out")):
+        message = notification("success")
+        message["inferenceId"] = str(job.public_id)
+        message["responseParameters"]["outputLocation"] = f"s3://{BUCKET}/{location}"
+        messages.append(message)
+    for job in good:
+        message = notification("expired")
+        message["inferenceId"] = str(job.public_id)
+        messages.append(message)
+    assert aws.deliver(*messages)["recorded"] == 6
+
+    assert OutcomeSync().sync_outcomes() == 4
+    assert Job.objects.filter(status="expired").count() == 4
+    assert set(Job.objects.filter(status="submitted").values_list("outcome_tries", flat=True)) == {1}
+    assert OutcomeSync().sync_outcomes() == 0  # try 2 of 3
+    assert OutcomeSync().sync_outcomes() == 2  # try 3: the jobs fail, with the reason
+    for job in (missing, not_a_result):
+        job.refresh_from_db()
+        assert job.status == "failed" and "could not be read" in job.failure_reason
+    assert OutcomeSync().sync_outcomes() == 0  # nothing waits any more
+
+
+def test_a_lost_notification_is_settled_within_minutes_from_the_known_output(aws, client, alice,
+                                                                            report_wav, settings):
+    settings.RECONCILE_AFTER_SECONDS = 300
+    job = upload(client, alice, report_wav)
+    aws.process(aws.invocations[0], notify=False)  # SageMaker finished; SNS never delivered
+    Job.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=200))
+    assert OutcomeSync().reconcile() == 0  # not yet: the notification may still come
+    Job.objects.filter(pk=job.pk).update(submitted_at=timezone.now() - timedelta(seconds=301))
+    assert OutcomeSync().reconcile() == 1
+    job.refresh_from_db()
+    assert job.status == "completed" and "friday" in words(job.transcript_text)
+
+
+def test_a_lost_failure_notification_is_settled_within_minutes_from_the_known_failure(aws, client, alice,
+                                                                                      report_wav, settings):
+    job = upload(client, alice, report_wav, language="fr")  # tiny.en is English-only
+    aws.process(aws.invocations[0], notify=False)
+    Job.objects.filter(pk=job.pk).update(
+        submitted_at=timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS + 1))
+    assert settings.RECONCILE_AFTER_SECONDS <= 15 * 60  # minutes, not hours
+    assert OutcomeSync().reconcile() == 1
+    job.refresh_from_db()
+    assert job.status == "failed" and "English-only" in job.failure_reason
+
+
+def test_a_job_with_nothing_stored_waits_for_the_deadline_before_it_expires(aws, client, alice, report_wav,
+                                                                            settings):
+    job = upload(client, alice, report_wav)
+    Job.objects.filter(pk=job.pk).update(
+        submitted_at=timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS + 60))
+    assert OutcomeSync().reconcile() == 0  # SageMaker may still be working on it
+    job.refresh_from_db()
+    assert job.status == "submitted"

@@ -27,6 +27,7 @@ from .jobs import (
     job_accept_upload,
     job_cancel,
     job_claim_next,
+    job_count_outcome_try,
     job_create,
     job_delete,
     job_mark_reviewed,
@@ -47,6 +48,7 @@ from .webhooks import webhook_create, webhook_delete, webhook_event_enqueue
 __all__ = [
     "CANCELLABLE", "DECISIONS", "EditConflict", "Outcome", "SignUpRefused", "UploadRefused",
     "client_address", "invite_create", "job_accept_upload", "job_cancel", "job_claim_next",
+    "job_count_outcome_try",
     "job_create", "job_delete", "job_mark_reviewed", "job_mark_submitted", "job_record_outcome",
     "job_renew_lease", "job_requeue", "job_retry", "job_review", "job_store_output", "job_submit",
     "login_attempt_record", "login_attempts_clear", "login_lockout_seconds", "login_username",

@@ -220,6 +220,17 @@ def job_record_outcome(*, job_pk: int, outcome: Outcome) -> bool:
     return bool(updated)
 
 
+def job_count_outcome_try(*, job_pk: int) -> int:
+    """An outcome reached us for this job but could not be recorded this round (AWS: its
+    result object unreadable, say). Returns the rounds counted so far; 0 for a job that has
+    an outcome already (or is gone)."""
+    Job.objects.filter(pk=job_pk).exclude(status__in=TERMINAL).update(
+        outcome_tries=F("outcome_tries") + 1)
+    tries = (Job.objects.filter(pk=job_pk).exclude(status__in=TERMINAL)
+             .values_list("outcome_tries", flat=True).first())
+    return tries or 0
+
+
 def _announce_outcome(job_pk: int) -> None:
     job = Job.objects.filter(pk=job_pk).first()
     if job is not None:

@@ -1,6 +1,10 @@
 """The AWS outcome sync: reads the DynamoDB items of the jobs still waiting on SageMaker, in
 batches, and records the terminal ones; now and then it settles jobs whose notification was
-lost, from what S3 holds at the locations SageMaker gave when the job was submitted."""
+lost, from what S3 holds at the locations SageMaker gave when the job was submitted.
+
+One job's trouble never holds up the others: an outcome that cannot be recorded (its result
+object missing or unreadable) is counted against its job and tried again next round; after
+settings.OUTCOME_READ_TRIES rounds the job fails with the reason."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from .. import services
@@ -18,6 +23,8 @@ from ..models import Job, Status
 from ..services import Outcome
 
 log = logging.getLogger(__name__)
+# After the request TTL and the invocation timeout, SageMaker can no longer be working on a
+# job: one with neither an output nor a failure object by then expires.
 RECONCILE_GRACE_SECONDS = 600
 WAITING = (Status.SUBMITTED, Status.PROCESSING)
 
@@ -40,18 +47,17 @@ class OutcomeSync:
         return settled
 
     def sync_outcomes(self) -> int:
-        """Record the outcomes DynamoDB holds for waiting jobs. Returns how many jobs changed.
-        An outcome that cannot be read now (its result object is missing) is left for the
-        next round and for the reconciler; the others are recorded."""
+        """Record the outcomes DynamoDB holds for waiting jobs. Returns how many jobs changed."""
         waiting = dict(Job.objects.filter(status__in=WAITING).values_list("public_id", "pk"))
         settled = 0
         for remote in self.gateway.terminal_outcomes(list(waiting)):
+            job_pk = waiting[remote.public_id]
             try:
-                outcome = self._outcome(remote)
-            except OSError as exc:
-                log.warning("outcome of job %s not recorded yet: %s", remote.public_id, exc)
-                continue
-            settled += services.job_record_outcome(job_pk=waiting[remote.public_id], outcome=outcome)
+                settled += services.job_record_outcome(job_pk=job_pk, outcome=self._outcome(remote))
+            except DatabaseError:
+                raise  # the database, not this job: the loop tries the whole step again
+            except Exception as exc:
+                settled += self._failed_try(job_pk, exc)
         return settled
 
     def _outcome(self, remote: RemoteOutcome) -> Outcome:
@@ -61,24 +67,49 @@ class OutcomeSync:
         reason = self.gateway.failure_reason(remote.failure_location, remote.failure_reason, remote.status)
         return Outcome(remote.status, failure_reason=reason)
 
+    def _failed_try(self, job_pk: int, exc: Exception) -> int:
+        """Count a round in which the job's outcome could not be recorded; fail the job once
+        it has had its tries. Returns 1 when the job was settled."""
+        tries = services.job_count_outcome_try(job_pk=job_pk)
+        if tries < settings.OUTCOME_READ_TRIES:
+            log.warning("outcome of job %s not recorded (try %d of %d): %s", job_pk, tries,
+                        settings.OUTCOME_READ_TRIES, exc)
+            return 0
+        log.error("job %s failed: its outcome could not be recorded in %d tries: %s",
+                  job_pk, tries, exc)
+        return int(services.job_record_outcome(job_pk=job_pk, outcome=Outcome.failed(
+            f"the transcription finished, but its result could not be read ({exc})")))
+
     def reconcile(self) -> int:
-        """Jobs submitted longer ago than SageMaker could possibly take (request TTL plus
-        invocation timeout, plus a grace period) are settled from what S3 holds."""
-        deadline = timezone.now() - timedelta(seconds=settings.SAGEMAKER_REQUEST_TTL_SECONDS
-                                              + settings.INVOCATION_TIMEOUT_SECONDS
-                                              + RECONCILE_GRACE_SECONDS)
+        """Jobs waiting longer than settings.RECONCILE_AFTER_SECONDS are settled from the
+        output or failure object SageMaker named at submission; a job with neither expires
+        once SageMaker could no longer be working on it (request TTL plus invocation
+        timeout, plus a grace period)."""
+        now = timezone.now()
+        look_before = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
+        expire_before = now - timedelta(seconds=settings.SAGEMAKER_REQUEST_TTL_SECONDS
+                                        + settings.INVOCATION_TIMEOUT_SECONDS
+                                        + RECONCILE_GRACE_SECONDS)
         settled = 0
-        for job in Job.objects.filter(status__in=WAITING, submitted_at__lt=deadline):
-            settled += services.job_record_outcome(job_pk=job.pk, outcome=self._settle(job))
+        for job in Job.objects.filter(status__in=WAITING, submitted_at__lt=look_before):
+            try:
+                outcome = self._settle(job, expire=job.submitted_at is not None
+                                       and job.submitted_at < expire_before)
+                if outcome is not None:
+                    settled += services.job_record_outcome(job_pk=job.pk, outcome=outcome)
+            except DatabaseError:
+                raise
+            except Exception as exc:
+                settled += self._failed_try(job.pk, exc)
         return settled
 
-    def _settle(self, job: Job) -> Outcome:
+    def _settle(self, job: Job, *, expire: bool) -> Outcome | None:
+        """The job's outcome from S3; None while there is none and SageMaker may still answer."""
         if self.gateway.is_stored(job.remote_output):
-            try:
-                return Outcome.completed(result=self.gateway.result(job.remote_output),
-                                         output_name=storage_name(job.remote_output))
-            except OSError as exc:
-                return Outcome.failed(f"the transcript SageMaker stored could not be read ({exc})")
+            return Outcome.completed(result=self.gateway.result(job.remote_output),
+                                     output_name=storage_name(job.remote_output))
         if self.gateway.is_stored(job.remote_failure):
             return Outcome.failed(self.gateway.failure_reason(job.remote_failure, "", Status.FAILED))
-        return Outcome.expired("SageMaker never reported an outcome for this job; please retry it")
+        if expire:
+            return Outcome.expired("SageMaker never reported an outcome for this job; please retry it")
+        return None
