@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_VERSION := 2.13.0
 OPENAI_WHISPER_VERSION := 20250625
 
-.PHONY: install run serve check test bench models-base synth clean
+.PHONY: install run serve check test bench models-base synth deploy destroy clean
 
 # Debian packages the app and the tests call: installed when missing and we are root,
 # otherwise a message says what to install.
@@ -68,6 +68,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 synth: install node_modules/.package-lock.json
 	$(CDK_ENV) node_modules/.bin/cdk synth --no-notices --quiet
+
+# The stack in your AWS account (docs/deploy-aws.md): thin wrappers over `cdk deploy` and
+# `cdk destroy`, with credentials from your shell and Docker running. With DOMAIN and
+# CERTIFICATE_ARN the web tier comes too (`-c web=true`); CONTEXT passes any other key:
+#   make deploy DOMAIN=transcribe.example.com CERTIFICATE_ARN=arn:aws:acm:... CONTEXT="-c web_tasks=2"
+WEB_CONTEXT = $(if $(DOMAIN),-c web=true -c domain=$(DOMAIN) -c certificate_arn=$(CERTIFICATE_ARN))
+deploy: install node_modules/.package-lock.json
+	$(CDK_ENV) node_modules/.bin/cdk deploy --no-notices $(WEB_CONTEXT) $(CONTEXT) --outputs-file cdk-outputs.json
+
+destroy: install node_modules/.package-lock.json
+	$(CDK_ENV) node_modules/.bin/cdk destroy --no-notices $(WEB_CONTEXT) $(CONTEXT)
 
 bench: install
 	$(PY) benchmarks/bench_engine.py
