@@ -90,6 +90,11 @@ class Settings:
     # When set, POST /invocations needs `Authorization: Bearer <token>` (/ping stays open).
     token: str | None = field(default=None, repr=False)
     cache_dir: str = os.path.expanduser("~/.cache/whisper-server")
+    # Named models (WHISPER_MODEL=large-v3 -> <models_dir>/large-v3); None: <cache_dir>/models.
+    # The image sets it to the folder its build put the weights in.
+    models_dir: str | None = None
+    # Where SageMaker unpacks the model data (ModelDataUrl); it wins over WHISPER_MODEL.
+    sagemaker_model_dir: str = "/opt/ml/model"
 
     @classmethod
     def from_env(cls, env=None) -> Settings:
@@ -112,4 +117,6 @@ class Settings:
             allowed_s3=_s3_allow_list(env.get("ALLOWED_S3_URIS", "")),
             token=env.get("MODEL_SERVER_TOKEN") or None,
             cache_dir=env.get("WHISPER_CACHE_DIR") or os.path.expanduser("~/.cache/whisper-server"),
+            models_dir=env.get("WHISPER_MODELS_DIR") or None,
+            sagemaker_model_dir=env.get("SM_MODEL_DIR") or "/opt/ml/model",
         )

@@ -8,7 +8,9 @@ from .base import Engine, EngineInfo, EngineResult, Segment, Word
 
 
 def load_engine(settings: Settings) -> Engine:
-    location = resolve_model(settings.model, cache_dir=settings.cache_dir)
+    location = resolve_model(settings.model, cache_dir=settings.cache_dir,
+                             models_dir=settings.models_dir,
+                             sagemaker_dir=settings.sagemaker_model_dir)
     if settings.engine == "openai-whisper":
         from .reference import OpenAIWhisperEngine
         return OpenAIWhisperEngine(location, cache_dir=settings.cache_dir, device=settings.device,
