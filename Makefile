@@ -20,7 +20,7 @@ define need_packages
 	fi
 endef
 
-$(STAMP): requirements.txt requirements/web.txt requirements/infra.txt requirements/dev.txt model_container/requirements.txt
+$(STAMP): requirements.txt requirements/web.txt requirements/infra.txt requirements/dev.txt model_container/requirements.txt model_container/requirements-openai.txt model_container/requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: a CPU build from this machine; unpinned pulls GBs of CUDA.
