@@ -15,7 +15,7 @@ from .inference import Inference
 from .monitoring import Monitoring
 from .nag import object_arn_finding
 from .notifications import Notifications
-from .results import Results
+from .results import FAILURES_METRIC, METRICS_NAMESPACE, Results
 from .storage import FAILURES_PREFIX, INPUTS_PREFIX, OUTPUTS_PREFIX, PREFIXES, Storage
 from .web import WebTier
 
@@ -23,8 +23,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTAINER_DIR = REPO_ROOT / "model_container"
 HANDLER_DIR = REPO_ROOT / "lambda"
 
-APP_TABLE_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                     "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"]
+# The web app's calls (transcripts/backends/aws.py): it creates the job item before it
+# invokes the endpoint, and reads the outcomes back in batches. tests/infra/test_permissions.py
+# records every AWS call the app makes and compares them with this policy.
+APP_TABLE_ACTIONS = ["dynamodb:PutItem", "dynamodb:BatchGetItem"]
 
 
 class TranscriptionStack(Stack):
@@ -43,7 +45,10 @@ class TranscriptionStack(Stack):
         self.notifications = Notifications(self, "Notifications")
         self.results = Results(self, "Results", handler_dir=handler_dir,
                                topics=self.notifications.topics, retain=config.retain,
-                               item_ttl_days=config.retention_days)
+                               item_ttl_days=config.retention_days,
+                               output_prefix=self.storage.s3_uri(OUTPUTS_PREFIX),
+                               failure_prefix=self.storage.s3_uri(FAILURES_PREFIX),
+                               metrics_stack=config.stack_name)
         self.inference = Inference(
             self, "Inference", config=config, container_dir=container_dir,
             output_path=self.storage.s3_uri(OUTPUTS_PREFIX),
@@ -53,9 +58,13 @@ class TranscriptionStack(Stack):
         self._grant_endpoint_access()
         self.monitoring = Monitoring(
             self, "Monitoring", inference=self.inference,
-            error_topic=self.notifications.error_topic,
+            topics=self.notifications.topics,
             failed_events=self.results.failed_events, handler=self.results.function,
+            failures_namespace=METRICS_NAMESPACE, failures_metric=FAILURES_METRIC,
+            failures_stack=config.stack_name,
             queue_age_alarm_seconds=config.queue_age_alarm_seconds,
+            max_instances=config.max_instances,
+            backlog_per_instance_target=config.backlog_per_instance_target,
             alarm_email=config.alarm_email)
 
         self.app_policy = self._app_policy()
@@ -69,6 +78,7 @@ class TranscriptionStack(Stack):
         self.inference.grant_write_objects(self.storage.objects_arn(OUTPUTS_PREFIX),
                                            self.storage.objects_arn(FAILURES_PREFIX))
         self.inference.grant_publish(*self.notifications.topics)
+        self.notifications.allow_publishing_only_by(self.inference.role)
         Validations.of(self.inference.policy).acknowledge(*(
             Acknowledgment(
                 id=object_arn_finding(self, self.storage.bucket, prefix),
@@ -87,14 +97,26 @@ class TranscriptionStack(Stack):
             description=f"Web app access to the {self.config.stack_name} transcription "
                         "stack (S3 prefixes, endpoint, jobs table, capacity metrics)",
             statements=[
+                # Large files go up in parts (s3:PutObject), and a failed multipart
+                # upload is aborted.
                 iam.PolicyStatement(
                     sid="UploadAudio",
-                    actions=["s3:PutObject"],
+                    actions=["s3:PutObject", "s3:AbortMultipartUpload"],
                     resources=[self.storage.objects_arn(INPUTS_PREFIX)]),
+                # GetObject also covers HeadObject (does a job's result exist?) and the
+                # signed URLs people play their audio through.
                 iam.PolicyStatement(
-                    sid="ReadAndDeleteJobFiles",
-                    actions=["s3:GetObject", "s3:DeleteObject"],
+                    sid="ReadJobFiles",
+                    actions=["s3:GetObject"],
                     resources=[self.storage.objects_arn(p) for p in PREFIXES]),
+                # Deleting a job deletes its audio and its transcript; failure reports
+                # expire with the bucket's retention.
+                iam.PolicyStatement(
+                    sid="DeleteJobFiles",
+                    actions=["s3:DeleteObject"],
+                    resources=[self.storage.objects_arn(p)
+                               for p in (INPUTS_PREFIX, OUTPUTS_PREFIX)]),
+                # Without it HeadObject answers 403 instead of 404 for a missing object.
                 iam.PolicyStatement(
                     sid="ListBucket",
                     actions=["s3:ListBucket"],
@@ -109,14 +131,14 @@ class TranscriptionStack(Stack):
                     resources=[self.results.table.table_arn]),
                 iam.PolicyStatement(
                     sid="CapacityMetrics",
-                    actions=["cloudwatch:GetMetricData"],
+                    actions=["cloudwatch:GetMetricStatistics"],
                     resources=["*"]),
             ],
         )
         Validations.of(policy).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::*]",
-                reason="Only cloudwatch:GetMetricData has '*': it supports no resource-level "
+                reason="Only cloudwatch:GetMetricStatistics has '*': it supports no resource-level "
                        "permissions. The capacity page reads the endpoint's backlog and "
                        "instance metrics with it; it grants reads of metrics, nothing else."),
             *(Acknowledgment(
@@ -127,7 +149,7 @@ class TranscriptionStack(Stack):
               for prefix, verb in (
                   (INPUTS_PREFIX, "uploads, plays back and deletes the audio"),
                   (OUTPUTS_PREFIX, "reads and deletes the transcripts SageMaker wrote"),
-                  (FAILURES_PREFIX, "reads and deletes SageMaker's failure reports"))),
+                  (FAILURES_PREFIX, "reads SageMaker's failure reports"))),
         )
         return policy
 

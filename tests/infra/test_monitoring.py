@@ -6,6 +6,8 @@ from .conftest import require_cdk
 
 require_cdk()
 
+import json  # noqa: E402
+
 from aws_cdk.assertions import Match  # noqa: E402
 
 
@@ -20,26 +22,95 @@ def alarms(synth) -> dict[str, dict]:
             if k.startswith("Monitoring")}
 
 
-def test_four_alarms_notify_the_alarm_topic(synth):
+ALARMS = {"ServerFailures", "NotificationFailures", "NotificationDeliveryFailures",
+          "FailedEventsQueued", "OldestRequestAge", "BacklogAtMaxCapacity", "HandlerErrors"}
+
+
+def test_the_alarms_notify_the_alarm_topic(synth):
     found = alarms(synth)
-    assert set(found) == {"FailedInvocations", "FailedEventsQueued", "OldestRequestAge",
-                          "HandlerErrors"}
+    assert set(found) == ALARMS
     for props in found.values():
         assert props["AlarmActions"] == [alarm_topic_ref(synth)]
         assert props["OKActions"] == [alarm_topic_ref(synth)]
         assert props["TreatMissingData"] == "notBreaching"
-        assert props["EvaluationPeriods"] == 1
 
 
-def test_failed_invocations_from_the_error_topic(synth):
-    [error_topic] = [k for k in synth.resources("AWS::SNS::Topic")
-                     if k.startswith("NotificationsError")]
-    props = alarms(synth)["FailedInvocations"]
+def published_metrics(props) -> set[tuple[str, str]]:
+    if "MetricName" in props:
+        return {(props["Namespace"], props["MetricName"])}
+    return {(m["MetricStat"]["Metric"]["Namespace"], m["MetricStat"]["Metric"]["MetricName"])
+            for m in props["Metrics"] if "MetricStat" in m}
+
+
+def test_no_alarm_on_test_notifications_or_on_peoples_files(synth):
+    """SageMaker publishes a TestNotification to both topics on every endpoint create or
+    update, and a person's undecodable file is a failed invocation: neither needs a person.
+    Nothing alarms on what the topics publish, nor on SageMaker's failure counts (which
+    include 4xx answers); failures alarm only when their cause is the server."""
+    watched = set().union(*(published_metrics(p) for p in alarms(synth).values()))
+    assert ("AWS/SNS", "NumberOfMessagesPublished") not in watched
+    assert not watched & {("AWS/SageMaker", m) for m in (
+        "InvocationFailures", "Invocation4XXErrors", "ExpiredRequests")}
+    props = alarms(synth)["ServerFailures"]
     assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
-        "AWS/SNS", "NumberOfMessagesPublished", "Sum")
-    assert props["Dimensions"] == [{"Name": "TopicName",
-                                    "Value": {"Fn::GetAtt": [error_topic, "TopicName"]}}]
+        "WhisperTranscription", "FailedTranscriptions", "Sum")
+    assert props["Dimensions"] == [{"Name": "Cause", "Value": "server"},
+                                   {"Name": "Stack", "Value": "whisper-transcription"}]
     assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_the_failure_metric_is_the_one_the_lambda_emits(synth):
+    from infra.results import FAILURES_METRIC, METRICS_NAMESPACE
+    from tests.lambda_fn.conftest import load_handler_module
+
+    handler = load_handler_module()
+    assert (handler.METRICS_NAMESPACE, handler.FAILURES_METRIC) == (METRICS_NAMESPACE, FAILURES_METRIC)
+    _, function = next((k, v) for k, v in synth.resources("AWS::Lambda::Function").items()
+                       if k.startswith("ResultsHandler"))
+    assert function["Properties"]["Environment"]["Variables"]["STACK_NAME"] == "whisper-transcription"
+
+
+def test_notification_failures_alarm(synth):
+    props = alarms(synth)["NotificationFailures"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
+        "AWS/SageMaker", "NotificationFailures", "Sum")
+    assert props["Dimensions"] == [{"Name": "EndpointName", "Value": "whisper-transcription"}]
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_notification_delivery_failures_alarm_watches_both_topics(synth):
+    topics = {k for k in synth.resources("AWS::SNS::Topic") if k.startswith("Notifications")}
+    props = alarms(synth)["NotificationDeliveryFailures"]
+    watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+               for m in props["Metrics"] if "MetricStat" in m}
+    assert watched == topics
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"]
+            if "MetricStat" in m} == {"NumberOfNotificationsFailed"}
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_backlog_at_max_capacity_alarm(synth):
+    """max_instances 2 x backlog_per_instance_target 5: a backlog above 10 for 15 minutes."""
+    props = alarms(synth)["BacklogAtMaxCapacity"]
+    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == (
+        "AWS/SageMaker", "ApproximateBacklogSize", "Minimum")
+    assert props["Dimensions"] == [{"Name": "EndpointName", "Value": "whisper-transcription"}]
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 10)
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"], props["Period"]) == (3, 3, 300)
+
+
+def test_a_dashboard_shows_the_queue_the_failures_and_the_alarms(synth):
+    [dashboard] = synth.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for shown in ("ApproximateBacklogSize", "ApproximateBacklogSizePerInstance",
+                  "ApproximateAgeOfOldestRequest", "HasBacklogWithoutCapacity",
+                  "InvocationsProcessed", "InvocationFailures", "FailedTranscriptions",
+                  "NotificationFailures", "NumberOfNotificationsFailed",
+                  "NumberOfMessagesPublished", "ApproximateNumberOfMessagesVisible"):
+        assert shown in body, shown
+    for alarm in synth.resources("AWS::CloudWatch::Alarm"):
+        if alarm.startswith("Monitoring"):
+            assert alarm in body  # the alarm status widget
 
 
 def test_failed_events_queue_alarm(synth):
