@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -656,7 +656,7 @@ def main() -> None:
     by_key = {row.key: row for row in rows}
     goal_list, note_list = goals(by_key, args.batch), notes(by_key, context["window_seconds"])
     print(markdown(rows, goal_list, note_list, context))
-    report = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    report = {"generated": datetime.now(UTC).isoformat(timespec="seconds"),
               "quick": args.quick, "synthetic": args.synthetic, "repeat": args.repeat,
               "only": sorted(args.only) if args.only else None, "cpus": os.cpu_count(),
               "threads": THREADS, "beam_size": BEAM, "batch_size": args.batch, "versions": versions(),

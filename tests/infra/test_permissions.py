@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from moto import mock_aws
 
+from tests.aws_doubles import sagemaker_endpoint
 from tests.lambda_fn import conftest as lambda_fixtures
 from tests.lambda_fn.conftest import load_handler_module, notification, sns_event
 from tests.transcripts.conftest import upload
@@ -176,13 +177,7 @@ def aws_app(settings, monkeypatch):
             TableName=TABLE, KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST")
-        sagemaker = boto3.client("sagemaker", region_name=REGION)
-        sagemaker.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
-                               PrimaryContainer={"Image": "whisper:latest"})
-        sagemaker.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1,
-            "InstanceType": "ml.g4dn.xlarge"}])
-        sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="c")
+        sagemaker_endpoint(ENDPOINT, region=REGION)
         settings.TRANSCRIBE_BACKEND = "aws"
         settings.AWS_REGION = REGION
         settings.AWS_STORAGE_BUCKET_NAME, settings.JOBS_TABLE_NAME = BUCKET, TABLE

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from moto import mock_aws
 
+from tests.aws_doubles import sagemaker_endpoint
 from tests.transcripts.conftest import make_result
 from transcripts import services
 from transcripts.models import Job, Status
@@ -348,13 +349,7 @@ def test_an_endpoint_that_does_not_exist_shows_what_aws_said(admin_client, aws_s
 def test_the_endpoint_instances_and_backlog_come_from_sagemaker_and_cloudwatch(
         admin_client, aws_settings, fake_credentials):
     with mock_aws():
-        sagemaker = boto3.client("sagemaker", region_name="us-east-1")
-        sagemaker.create_model(ModelName="whisper", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
-                               PrimaryContainer={"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/w:1"})
-        sagemaker.create_endpoint_config(EndpointConfigName="whisper-config", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "whisper", "InitialInstanceCount": 2,
-            "InstanceType": "ml.g4dn.xlarge"}])
-        sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName="whisper-config")
+        sagemaker_endpoint(ENDPOINT, region="us-east-1", instances=2)
         boto3.client("cloudwatch", region_name="us-east-1").put_metric_data(
             Namespace="AWS/SageMaker", MetricData=[{
                 "MetricName": "ApproximateBacklogSize", "Value": 7.0,
