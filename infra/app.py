@@ -68,4 +68,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except ConfigError as exc:  # a wrong context value: its message, not a traceback
+        sys.exit(f"cdk synth: {exc}")

@@ -3,10 +3,16 @@ stopping the synth with the key's name. No synth here (and no aws-cdk-lib needed
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from infra.config import ConfigError, InfraConfig
 from infra.models import MODELS
+from tests.conftest import REPO
 
 from .conftest import require_cdk
 
@@ -129,3 +135,13 @@ def test_the_image_build_args_follow_the_model_engine_and_device():
     assert args(model="large-v3", instance_type="ml.c6i.4xlarge")["DEVICE"] == "cpu"
     assert args(model="mine", model_data_url="s3://b-1/m.tar.gz") == {
         "DEVICE": "gpu", "ENGINE": "faster-whisper", "MODEL_SOURCE": "none"}
+
+
+def test_a_wrong_model_name_stops_synth_with_the_list_and_no_traceback(tmp_path):
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"model": "large-v4"}),
+           "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    result = subprocess.run([sys.executable, "infra/app.py"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "context value model='large-v4' is invalid" in result.stderr and "large-v3-turbo" in result.stderr
+    assert "Traceback" not in result.stderr
