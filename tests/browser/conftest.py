@@ -11,6 +11,8 @@ with the async tests):
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from playwright.sync_api import sync_playwright
 
@@ -54,3 +56,14 @@ def new_context(browser, web_app):
     yield make
     for context in contexts:
         context.close()
+
+
+def wait_until(page, expression: str, arg=None, timeout: float = 30.0) -> None:
+    """Like page.wait_for_function, but polled from here through page.evaluate: the pages'
+    Content-Security-Policy forbids eval, which Playwright's in-page polling of a string
+    needs, while evaluate goes through the browser's debugging protocol."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:.0f} s: {expression}")
+        time.sleep(0.05)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import wait_until
 from tests.browser.test_upload_flow import queued_job_url, sign_up
 from tests.conftest import ffmpeg, words
 
@@ -46,7 +47,7 @@ def screenshot(page: Page, name: str, **options) -> None:
 
 
 def wait_for_time_near(page: Page, seconds: float, within: float = 0.4) -> None:
-    page.wait_for_function(
+    wait_until(page,
         "([t, within]) => Math.abs(document.getElementById('player').currentTime - t) < within",
         arg=[seconds, within])
 
@@ -64,7 +65,7 @@ def seek_by_clicking(page: Page, target) -> float:
         p.addEventListener("seeking", () => { window.__seekedTo = p.currentTime; }, {once: true});
     }""")
     target.click()
-    page.wait_for_function("window.__seekedTo !== null")
+    wait_until(page, "window.__seekedTo !== null")
     return page.evaluate("window.__seekedTo")
 
 
@@ -72,7 +73,7 @@ def open_transcript(page: Page, job_url: str) -> None:
     page.goto(job_url)
     expect(page.locator("#job-status")).to_have_text("Completed")
     expect(page.locator("#segments .segment").first).to_be_visible()
-    page.wait_for_function("document.getElementById('player').readyState >= 1")  # metadata
+    wait_until(page, "document.getElementById('player').readyState >= 1")  # metadata
 
 
 def download(page: Page, job_url: str, fmt: str) -> str:
@@ -134,7 +135,7 @@ def test_follow_correct_find_and_restore_a_transcript(new_context, report_wav, m
     # Clicking a segment (its time) plays from its start; clicking a word, from that word.
     set_time(page, 0.0)
     assert seek_by_clicking(page, second.locator(".time")) == pytest.approx(second_start, abs=0.05)
-    page.wait_for_function("!document.getElementById('player').paused")  # and it plays
+    wait_until(page, "!document.getElementById('player').paused")  # and it plays
     expect(second).to_have_class(re.compile(r"\bcurrent\b"))
     expect(first).not_to_have_class(re.compile(r"\bcurrent\b"))
     set_time(page, 0.0)
@@ -146,9 +147,9 @@ def test_follow_correct_find_and_restore_a_transcript(new_context, report_wav, m
     # Keys: Space plays and pauses; the arrows go to the next and previous segment.
     page.locator("h1").click()  # the focus on the page itself, not on a button
     page.keyboard.press("Space")
-    page.wait_for_function("!document.getElementById('player').paused")
+    wait_until(page, "!document.getElementById('player').paused")
     page.keyboard.press("Space")
-    page.wait_for_function("document.getElementById('player').paused")
+    wait_until(page, "document.getElementById('player').paused")
     set_time(page, 1.0)
     expect(first).to_have_class(re.compile(r"\bcurrent\b"))
     page.keyboard.press("ArrowDown")
@@ -219,7 +220,7 @@ def test_follow_correct_find_and_restore_a_transcript(new_context, report_wav, m
     screenshot(page, "search.png")
     hits.locator(".hit-title").click()
     expect(page).to_have_url(re.compile(re.escape(link) + "$"))
-    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    wait_until(page, "document.getElementById('player').readyState >= 1")
     wait_for_time_near(page, second_start, 0.3)  # the player waits at the moment found
     expect(page.locator("#segments .segment").nth(1)).to_have_class(re.compile(r"\bcurrent\b"))
 
@@ -306,7 +307,7 @@ def test_a_transcript_on_a_phone_and_with_the_keyboard_alone(new_context, report
     assert reached["player"] == "Recording"
     assert reached["time"] == "Play from 0.0 seconds"
     page.keyboard.press("Enter")  # on the segment's time: play from there
-    page.wait_for_function("!document.getElementById('player').paused")
+    wait_until(page, "!document.getElementById('player').paused")
     page.locator("#player").evaluate("p => p.pause()")
     page.locator("#copy-text").focus()
     page.keyboard.press("Enter")

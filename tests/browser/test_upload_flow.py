@@ -9,6 +9,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import wait_until
 from tests.conftest import words
 
 PASSWORD = "correct-horse-battery-42"
@@ -94,7 +95,7 @@ def test_upload_watch_live_and_read_the_transcript(new_context, report_wav, tmp_
     assert {"report", "john", "friday"} <= set(said), said
 
     player = dashboard.locator("#player")
-    dashboard.wait_for_function("document.getElementById('player').readyState >= 1")  # metadata
+    wait_until(dashboard, "document.getElementById('player').readyState >= 1")  # metadata
     duration = player.evaluate("p => p.duration")
     assert 1 < duration < 10, duration
     segment = segments.last
@@ -103,7 +104,7 @@ def test_upload_watch_live_and_read_the_transcript(new_context, report_wav, tmp_
     player.evaluate("(p, t) => { p.currentTime = t; }", elsewhere)
     assert abs(player.evaluate("p => p.currentTime") - start) >= 1
     segment.click()
-    dashboard.wait_for_function(
+    wait_until(dashboard,
         "start => Math.abs(document.getElementById('player').currentTime - start) < 0.5", arg=start)
     expect(segment).to_have_class(re.compile(r"\bcurrent\b"))
     player.evaluate("p => p.pause()")
