@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "transcripts.middleware.LoginThrottleMiddleware",  # after CSRF: a forged post counts nothing
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -245,7 +246,6 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # Proxies in front of the app that append the client's address to X-Forwarded-For (a load
 # balancer: 1); 0 takes the connection's address. Used to count log-in attempts per address.
 TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
-MIDDLEWARE = [*MIDDLEWARE, "transcripts.middleware.LoginThrottleMiddleware"]  # after CSRF
 # The OpenAI-compatible endpoint waits this long for the job, then answers 202 with its URL.
 OPENAI_WAIT_SECONDS = env_int("OPENAI_WAIT_SECONDS", 120, minimum=0)
 

@@ -293,7 +293,7 @@ def _unheard_stretches(found: list[Segment], speech: list[tuple[float, float]],
 def _credible(segment: Segment, speech: list[tuple[float, float]], length: float) -> bool:
     """Text near speech that the VAD found, not timed well past the window's end, and not
     spoken impossibly fast."""
-    words = len(segment.text.split())
+    words = _word_count(segment)
     return (words > 0 and segment.end <= length + PAST_END_SECONDS
             and words <= MAX_WORDS_PER_SECOND * max(segment.end - segment.start, MIN_RATE_SECONDS)
             and any(segment.start < end + SPEECH_MARGIN_SECONDS and segment.end > start - SPEECH_MARGIN_SECONDS
