@@ -55,7 +55,7 @@ class Command(BaseCommand):
                 try:
                     container.wait(timeout=15)
                 except subprocess.TimeoutExpired:
-                    os.killpg(container.pid, signal.SIGKILL)  # its workers too, or they keep the port
+                    container.kill()
 
     def _first_admin(self) -> None:
         users = get_user_model()
@@ -90,7 +90,4 @@ class Command(BaseCommand):
         # Transcription is batch work; pages are interactive. On one machine the model server
         # runs at a lower CPU priority so that the site stays quick while it is busy.
         niceness = int(os.environ.get("MODEL_SERVER_NICE", "10"))
-        # A session of its own: Ctrl-C reaches it once, from us (above), not also from the
-        # terminal, and a shutdown that hangs can be ended for all its processes together.
-        return subprocess.Popen([str(CONTAINER)], env=env, preexec_fn=lambda: os.nice(niceness),
-                                start_new_session=True)
+        return subprocess.Popen([str(CONTAINER)], env=env, preexec_fn=lambda: os.nice(niceness))
