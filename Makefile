@@ -85,6 +85,7 @@ bench: install
 	$(PY) benchmarks/bench_web.py
 	$(PY) benchmarks/bench_transcript.py
 	$(PY) benchmarks/bench_load.py
+	$(PY) benchmarks/bench_progress.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
