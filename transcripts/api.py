@@ -177,9 +177,14 @@ def transcript(request, public_id):
     if fmt not in exports.FORMATS:
         return error(f"format must be one of {', '.join(exports.FORMATS)}", 400)
     document = selectors.job_document(found)
+    if document is None and found.status not in TERMINAL:
+        document = selectors.partial_document(found)  # the segments made so far, marked partial
     if document is None:
         return error(f"the transcript is not ready: the job is {found.status}", 409)
-    return HttpResponse(exports.render(document, fmt), content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
+    response = HttpResponse(exports.render(document, fmt), content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
+    if document.get("partial"):
+        response["Transcript-Partial"] = "true"  # for the formats that cannot say so themselves
+    return response
 
 
 @api_view("POST")

@@ -70,6 +70,24 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # Progress while it runs (transcripts/progress.py, services/progress.py). Each claim by a
+    # dispatcher starts the next run; reports carry their run, so a late report of a run
+    # that was given up changes nothing.
+    run = models.PositiveIntegerField(default=0)
+    progress_run = models.PositiveIntegerField(default=0)  # the run the fields below belong to
+    progress_stage = models.CharField(max_length=32, blank=True)
+    progress_seconds = models.FloatField(null=True, blank=True)  # seconds of audio done
+    progress_duration = models.FloatField(null=True, blank=True)  # the recording's, when known
+    progress_at = models.DateTimeField(null=True, blank=True)  # when the last report landed
+    # The run's first report while transcribing, when and how far: its speed is measured
+    # from there.
+    progress_since = models.DateTimeField(null=True, blank=True)
+    progress_since_seconds = models.FloatField(null=True, blank=True)
+    # An earlier run got this far before it stopped: shown, with the note, until this run
+    # passes it.
+    progress_kept_seconds = models.FloatField(null=True, blank=True)
+    progress_note = models.CharField(max_length=300, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -109,6 +127,19 @@ class TranscriptVersion(models.Model):
     @property
     def is_machine(self) -> bool:
         return self.number == 0
+
+
+class PartialTranscript(models.Model):
+    """The segments a running job has so far, as the model server reported them; the
+    machine transcript replaces them when the job completes."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="partial")
+    segments = models.JSONField(default=list)  # [{"id", "start", "end", "text"}], the current run's
+    # An earlier run's, shown instead while Job.progress_kept_seconds is set.
+    kept_segments = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return f"{self.job_id} ({len(self.segments)} segments so far)"
 
 
 class ApiToken(models.Model):

@@ -10,21 +10,25 @@ from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 
 from .models import (
+    TERMINAL,
     ApiToken,
     Invite,
     Job,
     LoginAttempt,
+    PartialTranscript,
     Status,
     TranscriptVersion,
     UploadRecord,
     Webhook,
     WebhookDelivery,
 )
+from .progress import QUEUED, STARTING_ENDPOINT, WAITING_FOR_MODEL, stage_label
 from .search import search, terms
 
 _WORD = re.compile(r"\w+")
@@ -37,7 +41,7 @@ def jobs_for_user(user: Any, *, status: str | None = None, query: str | None = N
     if query:
         jobs = search(jobs, query)
     return jobs.only("public_id", "owner_id", "original_name", "status", "duration", "language",
-                     "created_at", "finished_at", "failure_reason")
+                     "created_at", "finished_at", "failure_reason", *PROGRESS_FIELDS)
 
 
 def job_for_user(user: Any, public_id: Any) -> Job:
@@ -202,6 +206,13 @@ def _highlight(text: str, wanted: list[str]) -> list[tuple[bool, str]]:
 def job_summary(job: Job) -> dict[str, Any]:
     """What the dashboard shows of a job, for the page and the websocket alike."""
     return {
+        **_job_basics(job),
+        "progress": job_progress(job),
+    }
+
+
+def _job_basics(job: Job) -> dict[str, Any]:
+    return {
         "public_id": str(job.public_id),
         "url": reverse("job-detail", args=[job.public_id]),
         "original_name": job.original_name,
@@ -213,6 +224,89 @@ def job_summary(job: Job) -> dict[str, Any]:
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "failure_reason": job.failure_reason,
     }
+
+
+# ---------------------------------------------------------------- progress of a running job
+
+PROGRESS_FIELDS = ("run", "progress_run", "progress_stage", "progress_seconds", "progress_duration",
+                   "progress_at", "progress_since", "progress_since_seconds", "progress_kept_seconds",
+                   "progress_note")
+
+
+def job_progress(job: Job) -> dict[str, Any] | None:
+    """Where a job that has no outcome yet stands: its stage, the seconds of audio done
+    (an earlier run's while that one got further: see `note`), the fraction, the seconds
+    left at this job's own measured speed, and for a queued job how many jobs are ahead of
+    it. None once the job has its outcome."""
+    if job.status in TERMINAL:
+        return None
+    if job.status == Status.QUEUED:
+        stage = QUEUED
+    elif job.status == Status.SUBMITTED and not job.progress_stage:
+        stage = STARTING_ENDPOINT  # AWS: SageMaker has it; the endpoint may be starting from zero
+    elif job.progress_run < job.run or not job.progress_stage:
+        stage = WAITING_FOR_MODEL  # claimed; the model server has not reported yet
+    else:
+        stage = job.progress_stage
+    kept = job.progress_kept_seconds
+    seconds = kept if kept is not None else (job.progress_seconds or 0.0)
+    duration = job.progress_duration
+    return {
+        "stage": stage,
+        "stage_label": stage_label(stage),
+        "seconds_done": round(seconds, 1),
+        "duration": duration,
+        "fraction": round(min(seconds / duration, 1.0), 4) if duration else None,
+        "eta_seconds": _seconds_left(job, seconds, duration) if kept is None else None,
+        "updated_at": job.progress_at.isoformat() if job.progress_at else None,
+        "note": job.progress_note,
+        "queue_position": _jobs_ahead(job) if job.status == Status.QUEUED else None,
+    }
+
+
+def _seconds_left(job: Job, seconds: float, duration: float | None) -> int | None:
+    """The rest of the audio at the speed this run has shown since it began transcribing."""
+    if (job.progress_stage != "transcribing" or not duration or job.progress_since is None
+            or job.progress_at is None or job.progress_since_seconds is None):
+        return None
+    done = seconds - job.progress_since_seconds
+    elapsed = (job.progress_at - job.progress_since).total_seconds()
+    if done <= 0 or elapsed <= 0:
+        return None
+    since_report = (timezone.now() - job.progress_at).total_seconds()
+    return max(0, round((duration - seconds) * elapsed / done - since_report))
+
+
+def _jobs_ahead(job: Job) -> int:
+    """Everyone's jobs that will be served first: those running now and those queued
+    before it. A count only: nothing about them."""
+    earlier = Q(created_at__lt=job.created_at) | Q(created_at=job.created_at, pk__lt=job.pk)
+    return Job.objects.filter(Q(status__in=(Status.SUBMITTED, Status.PROCESSING))
+                              | Q(earlier, status=Status.QUEUED)).count()
+
+
+def partial_segments(job: Job) -> list[dict[str, Any]] | None:
+    """The segments a job without an outcome has so far, in order ({"id", "start", "end",
+    "text"}): the current run's, or an earlier run's while that one got further. None when
+    there are none (yet, or any more: the outcome replaced them)."""
+    row = (PartialTranscript.objects.filter(job_id=job.pk).exclude(job__status__in=TERMINAL)
+           .values_list("segments", "kept_segments", "job__progress_kept_seconds").first())
+    if row is None:
+        return None
+    segments, kept_segments, kept_seconds = row
+    shown: list[dict[str, Any]] = kept_segments if kept_seconds is not None else segments
+    return shown or None
+
+
+def partial_document(job: Job) -> dict[str, Any] | None:
+    """A running job's transcript so far, shaped like the finished one and marked partial;
+    None while it has no segments."""
+    segments = partial_segments(job)
+    if segments is None:
+        return None
+    return {"partial": True, "text": " ".join(s["text"].strip() for s in segments if s["text"].strip()),
+            "language": job.language or None, "duration": job.progress_duration,
+            "segments": segments, "progress": job_progress(job)}
 
 
 # ---------------------------------------------------------------- settings: tokens, webhooks

@@ -22,6 +22,15 @@ def media(settings, tmp_path):
     return tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def progress_throttle():
+    """Each test starts with no progress message sent (primary keys repeat across tests)."""
+    from transcripts import live
+    live._last_progress.clear()
+    yield
+    live._last_progress.clear()
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-secret-1")

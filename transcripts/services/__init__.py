@@ -6,6 +6,7 @@ or late call is harmless; broadcasts and backend calls run after the transaction
 - transcripts.py: the versions people save over the machine's transcript;
 - tokens.py: API tokens;
 - webhooks.py: a person's webhooks, their events and the state of each delivery;
+- progress.py: a running job's progress and partial transcript, from either backend;
 - limits.py: the per-person quotas and the global queue limit on uploads;
 - accounts.py: sign-up, invites, and the log-in attempts that throttle password guessing.
 """
@@ -41,6 +42,7 @@ from .jobs import (
     job_submit,
 )
 from .limits import UploadRefused, upload_check_queue, upload_check_quota
+from .progress import job_record_progress
 from .tokens import token_create, token_revoke, user_for_key
 from .transcripts import EditConflict, machine_segments, transcript_restore, transcript_save_segment
 from .webhooks import webhook_create, webhook_delete, webhook_event_enqueue
@@ -49,7 +51,7 @@ __all__ = [
     "CANCELLABLE", "DECISIONS", "EditConflict", "Outcome", "SignUpRefused", "UploadRefused",
     "client_address", "invite_create", "job_accept_upload", "job_cancel", "job_claim_next",
     "job_count_outcome_try",
-    "job_create", "job_delete", "job_mark_reviewed", "job_mark_submitted", "job_record_outcome",
+    "job_create", "job_delete", "job_mark_reviewed", "job_mark_submitted", "job_record_outcome", "job_record_progress",
     "job_renew_lease", "job_requeue", "job_retry", "job_review", "job_store_output", "job_submit",
     "login_attempt_record", "login_attempts_clear", "login_lockout_seconds", "login_username",
     "machine_segments", "token_create", "token_revoke", "transcript_restore",

@@ -30,6 +30,7 @@ from ..media_check import NotAudio, check_audio
 from ..models import RANK, TERMINAL, Job, Status, TranscriptVersion, UploadRecord
 from ..quality import quality_flags
 from .limits import UploadRefused, upload_check_queue, upload_check_quota
+from .progress import job_progress_clear, job_progress_restart_note
 from .transcripts import machine_segments
 from .webhooks import webhook_event_enqueue
 
@@ -91,7 +92,7 @@ def job_create(*, owner: Any, upload: File[Any], original_name: str, options: di
     """Store the upload under a random name, note it in the quota ledger, queue the job."""
     with transaction.atomic():
         job = Job(owner=owner, original_name=original_name[:255], options=options,
-                  size_bytes=upload.size)
+                  size_bytes=upload.size, progress_duration=audio_seconds)
         job.audio.save("upload", upload, save=False)
         job.save()
         UploadRecord.objects.create(owner=owner, job=job, at=job.created_at, size_bytes=job.size_bytes,
@@ -144,7 +145,8 @@ def job_claim_next(*, lease_seconds: int) -> Job | None:
         claimed = (Job.objects.filter(ready, pk=pk, status__in=waiting)
                    .update(status=Status.PROCESSING, rank=RANK[Status.PROCESSING],
                            lease_until=now + timedelta(seconds=lease_seconds),
-                           started_at=Coalesce(F("started_at"), now), attempts=F("attempts") + 1))
+                           started_at=Coalesce(F("started_at"), now), attempts=F("attempts") + 1,
+                           run=F("run") + 1))
         if claimed:
             job = Job.objects.get(pk=pk)
             live.job_changed(job)
@@ -162,12 +164,14 @@ def job_requeue(*, job_pk: int, delay_seconds: float, reason: str, count_attempt
     model server was unreachable or answered 5xx); it is not claimed again before the delay.
     An attempt that never reached the model server does not count against the job."""
     log.info("job %s waits %.0f s: %s", job_pk, delay_seconds, reason)
-    updated = Job.objects.filter(pk=job_pk, status=Status.PROCESSING).update(
-        status=Status.QUEUED, rank=RANK[Status.QUEUED],
-        attempts=F("attempts") - (0 if count_attempt else 1),
-        lease_until=timezone.now() + timedelta(seconds=delay_seconds))
-    if updated:
-        live.job_changed_on_commit(job_pk)
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job_pk, status=Status.PROCESSING).update(
+            status=Status.QUEUED, rank=RANK[Status.QUEUED],
+            attempts=F("attempts") - (0 if count_attempt else 1),
+            lease_until=timezone.now() + timedelta(seconds=delay_seconds))
+        if updated:
+            job_progress_restart_note(job_pk=job_pk, reason=reason)
+            live.job_changed_on_commit(job_pk)
 
 
 def job_store_output(*, job: Job, result: dict[str, Any]) -> str:
@@ -207,6 +211,7 @@ def job_record_outcome(*, job_pk: int, outcome: Outcome) -> bool:
     with transaction.atomic():
         updated = Job.objects.filter(pk=job_pk).exclude(status__in=TERMINAL).update(**fields)
         if updated:
+            job_progress_clear(job_pk=job_pk)  # the result replaces the partial transcript
             if result is not None and outcome.status == Status.COMPLETED:
                 TranscriptVersion.objects.create(job_id=job_pk, number=0,
                                                  segments=machine_segments(result))
@@ -247,6 +252,7 @@ def job_retry(*, job: Job) -> bool:
             status=Status.QUEUED, rank=RANK[Status.QUEUED], failure_reason="", attempts=0,
             lease_until=None, started_at=None, finished_at=None)
         if updated:
+            job_progress_clear(job_pk=job.pk)
             job.refresh_from_db()
             job_submit(job=job)
     return bool(updated)
@@ -288,6 +294,7 @@ def job_cancel(*, job: Job) -> bool:
             status=Status.CANCELLED, rank=RANK[Status.CANCELLED], finished_at=timezone.now(),
             lease_until=None, failure_reason="cancelled by an administrator")
         if updated:
+            job_progress_clear(job_pk=job.pk)
             live.job_changed_on_commit(job.pk)
     return bool(updated)
 
