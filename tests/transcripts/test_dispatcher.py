@@ -224,7 +224,7 @@ def test_a_step_that_raises_on_a_job_counts_as_an_attempt_and_the_job_fails_with
     job = upload(client, alice, report_wav)
     dispatcher = Dispatcher(container_url="http://127.0.0.1:9")
 
-    def broken(audio, options):
+    def broken(audio, options, on_progress=None):
         raise UnicodeEncodeError("latin-1", "東京", 0, 1, "ordinal not in range(256)")
 
     monkeypatch.setattr(dispatcher.model_server, "invoke", broken)

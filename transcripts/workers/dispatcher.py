@@ -18,6 +18,7 @@ from .. import services
 from ..backends.local import DISPATCHER_GROUP
 from ..backends.model_server import Interrupted, ModelServer, Refused, ServerError, Unauthorized, Unreachable
 from ..models import Job
+from ..progress import WAITING_FOR_MODEL, ProgressReport
 from ..services import Outcome
 from .loop import Loop
 
@@ -63,9 +64,11 @@ class Dispatcher:
         return True
 
     def _run(self, job: Job) -> None:
+        self._progress(job, ProgressReport.stage_only(WAITING_FOR_MODEL))
         try:
             with job.audio.open("rb") as audio:
-                result = self.model_server.invoke(audio, job.options)
+                result = self.model_server.invoke(audio, job.options,
+                                                  on_progress=lambda report: self._progress(job, report))
         except FileNotFoundError:
             services.job_record_outcome(job_pk=job.pk, outcome=Outcome.failed(
                 "the uploaded file is missing from storage"))
@@ -84,6 +87,14 @@ class Dispatcher:
             name = services.job_store_output(job=job, result=result)
             services.job_record_outcome(job_pk=job.pk,
                                         outcome=Outcome.completed(result=result, output_name=name))
+
+    @staticmethod
+    def _progress(job: Job, report: ProgressReport) -> None:
+        """Record a report of this run; progress is a courtesy that never stops the job."""
+        try:
+            services.job_record_progress(job_pk=job.pk, report=report, run=job.run)
+        except Exception:
+            log.exception("progress of job %s not recorded", job.pk)
 
     def _retry_later(self, job: Job, reason: str, *, counts: bool) -> None:
         if counts and job.attempts >= MAX_ATTEMPTS:
