@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse
 from uuid import UUID
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 
 from ..models import RANK, TERMINAL, Status
+from ..progress import BadReport, ProgressReport
 from .gateway import JobRequest, Receipt, SubmitFailed
 from .invocation import custom_attributes, error_message
 
@@ -42,6 +44,14 @@ class RemoteOutcome:
     output_location: str = ""
     failure_location: str = ""
     failure_reason: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteProgress:
+    """Where a job stands, as the container wrote it into the job's item."""
+
+    public_id: UUID
+    report: ProgressReport
 
 
 class AwsGateway:
@@ -88,18 +98,25 @@ class AwsGateway:
 
     # ------------------------------------------------------------------ outcomes
 
-    def terminal_outcomes(self, public_ids: list[UUID]) -> list[RemoteOutcome]:
-        """The jobs among these whose items hold a terminal state, read in batches."""
-        found = []
+    def poll(self, public_ids: list[UUID]) -> tuple[list[RemoteOutcome], list[RemoteProgress]]:
+        """The items of these jobs, read in batches: the outcomes of those that hold a
+        terminal state, and the progress the container wrote into the others."""
+        outcomes, progress = [], []
         for start in range(0, len(public_ids), BATCH_GET_LIMIT):
             for item in self._batch_get([str(i) for i in public_ids[start: start + BATCH_GET_LIMIT]]):
                 if item.get("status") in TERMINAL:
-                    found.append(RemoteOutcome(
+                    outcomes.append(RemoteOutcome(
                         public_id=UUID(item["job_id"]), status=Status(item["status"]),
                         output_location=item.get("output_location", ""),
                         failure_location=item.get("failure_location", ""),
                         failure_reason=item.get("failure_reason", "")))
-        return found
+                elif (report := _progress_report(item)) is not None:
+                    progress.append(RemoteProgress(public_id=UUID(item["job_id"]), report=report))
+        return outcomes, progress
+
+    def terminal_outcomes(self, public_ids: list[UUID]) -> list[RemoteOutcome]:
+        """The jobs among these whose items hold a terminal state."""
+        return self.poll(public_ids)[0]
 
     def _batch_get(self, public_ids: list[str]) -> list[dict[str, Any]]:
         dynamodb = boto3.resource("dynamodb", region_name=self.region)
@@ -197,6 +214,33 @@ def _reason(exc: Exception) -> str:
         error = exc.response.get("Error", {})
         return f"AWS said {error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")
     return str(exc)
+
+
+def _progress_report(item: dict[str, Any]) -> ProgressReport | None:
+    """The item's `progress` map and `partial_segments` (contracts/container/progress) as a
+    snapshot report; None when it has none, or none that makes sense (logged)."""
+    progress = item.get("progress")
+    if not isinstance(progress, dict):
+        return None
+    segments = None
+    if isinstance(item.get("partial_segments"), str):  # left out once too large to write
+        try:
+            segments = json.loads(item["partial_segments"])
+        except ValueError:
+            log.warning("job %s: partial_segments in its item is not JSON", item.get("job_id"))
+    try:
+        return ProgressReport.snapshot(stage=str(progress.get("stage") or ""),
+                                       seconds_done=_plain(progress.get("seconds_done", 0)),
+                                       duration=_plain(progress.get("duration")),
+                                       segments=segments)
+    except BadReport as exc:
+        log.warning("job %s: progress in its item skipped: %s", item.get("job_id"), exc)
+        return None
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's numbers come back as Decimal."""
+    return float(value) if isinstance(value, Decimal) else value
 
 
 def storage_name(location: str) -> str:

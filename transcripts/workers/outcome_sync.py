@@ -1,6 +1,8 @@
 """The AWS outcome sync: reads the DynamoDB items of the jobs still waiting on SageMaker, in
-batches, and records the terminal ones; now and then it settles jobs whose notification was
-lost, from what S3 holds at the locations SageMaker gave when the job was submitted.
+batches, and records the terminal ones, and the progress the container wrote into the
+others (through the same service as the local dispatcher's reports); now and then it
+settles jobs whose notification was lost, from what S3 holds at the locations SageMaker
+gave when the job was submitted.
 
 One job's trouble never holds up the others: an outcome that cannot be recorded (its result
 object missing or unreadable) is counted against its job and tried again next round; after
@@ -47,10 +49,19 @@ class OutcomeSync:
         return settled
 
     def sync_outcomes(self) -> int:
-        """Record the outcomes DynamoDB holds for waiting jobs. Returns how many jobs changed."""
+        """Record the outcomes DynamoDB holds for waiting jobs, and the progress of the others.
+        Returns how many jobs were settled (progress is no reason to step again at once)."""
         waiting = dict(Job.objects.filter(status__in=WAITING).values_list("public_id", "pk"))
+        outcomes, progress = self.gateway.poll(list(waiting))
+        for running in progress:
+            try:
+                services.job_record_progress(job_pk=waiting[running.public_id], report=running.report)
+            except DatabaseError:
+                raise
+            except Exception:  # progress is a courtesy: never hold up the outcomes for it
+                log.exception("progress of job %s not recorded", waiting[running.public_id])
         settled = 0
-        for remote in self.gateway.terminal_outcomes(list(waiting)):
+        for remote in outcomes:
             job_pk = waiting[remote.public_id]
             try:
                 settled += services.job_record_outcome(job_pk=job_pk, outcome=self._outcome(remote))

@@ -1,0 +1,113 @@
+"""AWS parity under moto: the container writes progress and the partial transcript into the
+job's DynamoDB item (contracts/container/progress/dynamodb-item.json); the outcome sync
+reads it with the outcomes and records it through the same service as the local
+dispatcher's stream, so it reaches the job's page and the API the same way."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from django.urls import reverse
+from moto import mock_aws
+
+from transcripts import selectors
+from transcripts.backends import _backend
+from transcripts.backends.aws import AwsGateway
+from transcripts.models import RANK, Job, Status
+from transcripts.workers.outcome_sync import OutcomeSync
+
+pytestmark = pytest.mark.django_db
+CONTRACT = Path(__file__).resolve().parents[2] / "contracts" / "container" / "progress"
+FIXTURE = json.loads((CONTRACT / "dynamodb-item.json").read_text())["item"]
+REPORTS = json.loads((CONTRACT / "events.json").read_text())["reports"]
+TABLE = "jobs"
+
+
+@pytest.fixture
+def table(settings, monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        settings.TRANSCRIBE_BACKEND, settings.AWS_REGION, settings.JOBS_TABLE_NAME = "aws", "us-east-1", TABLE
+        _backend.cache_clear()
+        yield boto3.resource("dynamodb", region_name="us-east-1").create_table(
+            TableName=TABLE, KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST")
+        _backend.cache_clear()
+
+
+def dynamo(value):
+    """The item as boto3's resource layer takes it (numbers as Decimal)."""
+    return json.loads(json.dumps(value), parse_float=Decimal, parse_int=Decimal)
+
+
+@pytest.fixture
+def submitted(alice, make_job):
+    """A job SageMaker has: its public id is the fixture item's."""
+    job = make_job(alice, name="inaugural.flac", status=Status.SUBMITTED)
+    Job.objects.filter(pk=job.pk).update(public_id=FIXTURE["job_id"], rank=RANK[Status.SUBMITTED])
+    job.refresh_from_db()
+    return job
+
+
+def test_progress_written_into_the_item_reaches_the_job_page_and_the_api(table, submitted, client, alice):
+    sync = OutcomeSync(AwsGateway())
+    table.put_item(Item=dynamo({**FIXTURE, "progress": None, "partial_segments": None}))
+    sync.sync_outcomes()
+    submitted.refresh_from_db()
+    assert selectors.job_progress(submitted)["stage"] == "starting_endpoint"  # no report yet
+
+    table.put_item(Item=dynamo(FIXTURE))  # the container's writes, mid-way
+    assert sync.sync_outcomes() == 0  # progress settles nothing
+    submitted.refresh_from_db()
+    progress = selectors.job_progress(submitted)
+    assert submitted.status == Status.PROCESSING
+    assert progress["stage"] == "transcribing" and progress["seconds_done"] == 140.0
+    assert progress["duration"] == 250.0 and progress["fraction"] == 0.56
+
+    client.force_login(alice)
+    page = client.get(reverse("job-detail", args=[submitted.public_id])).content.decode()
+    for text in REPORTS[5]["partial_after"]:
+        assert text in page
+    assert "Transcribing" in page and "2:20 of 4:10 (56 %)" in page
+    answer = client.get(reverse("api-transcript", args=[submitted.public_id])).json()
+    assert answer["partial"] is True and answer["progress"]["seconds_done"] == 140.0
+    assert [s["text"] for s in answer["segments"]] == REPORTS[5]["partial_after"]
+
+
+def test_the_sync_reads_the_same_item_every_round_and_records_only_what_changed(table, submitted):
+    sync = OutcomeSync(AwsGateway())
+    table.put_item(Item=dynamo(FIXTURE))
+    sync.sync_outcomes()
+    stamp = Job.objects.get(pk=submitted.pk).progress_at
+    sync.sync_outcomes()
+    assert Job.objects.get(pk=submitted.pk).progress_at == stamp
+    later = REPORTS[6]["partial_after"]
+    table.update_item(Key={"job_id": FIXTURE["job_id"]},
+                      UpdateExpression="SET progress.seconds_done = :s, partial_segments = :p",
+                      ExpressionAttributeValues={":s": Decimal("250.0"), ":p": json.dumps(
+                          [{"id": i, "start": float(i), "end": i + 1.0, "text": t} for i, t in enumerate(later)])})
+    sync.sync_outcomes()
+    job = Job.objects.get(pk=submitted.pk)
+    assert selectors.job_progress(job)["fraction"] == 1.0
+    assert [s["text"] for s in selectors.partial_segments(job)] == later
+
+
+def test_an_item_without_its_partial_transcript_still_gives_the_progress(table, submitted):
+    """Past PARTIAL_MAX_BYTES the container stops writing the segments; a value that is not
+    JSON is dropped the same way: what was recorded before stays."""
+    table.put_item(Item=dynamo(FIXTURE))
+    sync = OutcomeSync(AwsGateway())
+    sync.sync_outcomes()
+    table.put_item(Item=dynamo({**FIXTURE, "progress": {**FIXTURE["progress"], "seconds_done": 200.0},
+                                "partial_segments": "[{not json", "partial_truncated": True}))
+    sync.sync_outcomes()
+    job = Job.objects.get(pk=submitted.pk)
+    assert selectors.job_progress(job)["seconds_done"] == 200.0
+    assert [s["text"] for s in selectors.partial_segments(job)] == REPORTS[5]["partial_after"]
