@@ -20,7 +20,7 @@ define need_packages
 	fi
 endef
 
-$(STAMP): requirements.txt requirements/web.txt requirements/infra.txt requirements/dev.txt model_container/requirements.txt model_container/requirements-openai.txt model_container/requirements.lock
+$(STAMP): requirements.txt requirements/web.txt requirements/infra.txt requirements/dev.txt model_container/requirements.txt model_container/requirements-openai.txt model_container/requirements-speakers.txt model_container/requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: a CPU build from this machine; unpinned pulls GBs of CUDA.
@@ -28,6 +28,8 @@ $(STAMP): requirements.txt requirements/web.txt requirements/infra.txt requireme
 	$(PY) -m pip install -q -r requirements.txt
 	# openai-whisper without its triton dependency (CUDA-only, about 1 GB).
 	$(PY) -m pip install -q --no-deps openai-whisper==$(OPENAI_WHISPER_VERSION)
+	# The speaker model's weights, without the package's own dependencies (torch, librosa).
+	$(PY) -m pip install -q --no-deps -r model_container/requirements-speakers.txt
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -19,6 +19,9 @@ from packaging.utils import canonicalize_name
 CONTAINER = Path(__file__).resolve().parents[2] / "model_container"
 LOCK = CONTAINER / "requirements.lock"
 TOP_LEVEL = ("requirements.txt", "requirements-openai.txt")
+# Installed with --no-deps (only the speaker model's weights are used): locked, and
+# resolved for the image, without what they declare.
+NO_DEPS = ("requirements-speakers.txt",)
 # python:3.11.7-slim-bookworm: glibc 2.36, so any manylinux wheel up to 2_36.
 PLATFORMS = [f"manylinux_2_{minor}_x86_64" for minor in range(36, 16, -1)] + [
     "manylinux2014_x86_64"]
@@ -59,6 +62,8 @@ def closure() -> dict[str, str]:
             requirement = Requirement(raw)
             if requirement.marker is None or requirement.marker.evaluate(MARKERS):
                 todo.append(requirement.name)
+    for name in (name for f in NO_DEPS for name in requirement_names(f)):
+        found[canonicalize_name(name)] = distribution(name).version
     return dict(sorted(found.items()))
 
 
@@ -82,10 +87,10 @@ def test_the_lock_pins_what_the_tests_run():
 
 
 def test_every_image_requirements_file_is_constrained_by_the_lock():
-    for filename in TOP_LEVEL:
+    for filename in TOP_LEVEL + NO_DEPS:
         assert "-c requirements.lock" in (CONTAINER / filename).read_text().splitlines()
     pins = locked()
-    for filename in TOP_LEVEL:
+    for filename in TOP_LEVEL + NO_DEPS:
         for line in (CONTAINER / filename).read_text().splitlines():
             line = line.split("#")[0].strip()
             if line and not line.startswith("-"):
@@ -101,17 +106,17 @@ def index_reachable(url: str) -> bool:
         return False
 
 
-@pytest.mark.parametrize("image", list(IMAGES))
-def test_the_image_requirements_resolve_for_its_platform(image, tmp_path):
-    if not index_reachable(PYPI):
-        pytest.skip(f"{PYPI} is unreachable: cannot check that the image's wheels exist")
+def pip_dry_run(files: list[str], report: Path, *, no_deps: bool = False) -> dict[str, str]:
+    """What pip would install from PyPI for the image's platform: {name: version}."""
     command = [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run",
-               "--ignore-installed", "--quiet", "--report", str(tmp_path / "report.json"),
+               "--ignore-installed", "--quiet", "--report", str(report),
                "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp",
                "--abi", "cp311", "--index-url", PYPI]
     for platform in PLATFORMS:
         command += ["--platform", platform]
-    for filename in IMAGES[image]:
+    if no_deps:
+        command.append("--no-deps")
+    for filename in files:
         command += ["-r", filename]
     # Only PyPI, as on the deployer's machine: no local wheel folders or constraints.
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
@@ -119,9 +124,15 @@ def test_the_image_requirements_resolve_for_its_platform(image, tmp_path):
     done = subprocess.run(command, cwd=CONTAINER, env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads((tmp_path / "report.json").read_text())
-    resolved = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"]
-                for i in report["install"]}
+    installed = json.loads(report.read_text())["install"]
+    return {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installed}
+
+
+@pytest.mark.parametrize("image", list(IMAGES))
+def test_the_image_requirements_resolve_for_its_platform(image, tmp_path):
+    if not index_reachable(PYPI):
+        pytest.skip(f"{PYPI} is unreachable: cannot check that the image's wheels exist")
+    resolved = pip_dry_run(IMAGES[image], tmp_path / "report.json")
     # The image gets the versions the tests run, and nothing the lock does not hold
     # (besides the GPU image's CUDA libraries).
     pins = locked()
@@ -135,3 +146,14 @@ def test_the_image_requirements_resolve_for_its_platform(image, tmp_path):
         assert not extra, extra
     assert "torch" not in resolved and not any(n.startswith("nvidia-") for n in resolved
                                                if "requirements-gpu.txt" not in IMAGES[image])
+
+
+def test_the_speaker_model_installs_alone_at_the_locked_version(tmp_path):
+    """Every image installs requirements-speakers.txt with --no-deps: a wheel for the image,
+    the locked version, and nothing else (no torch, no librosa, no webrtcvad)."""
+    if not index_reachable(PYPI):
+        pytest.skip(f"{PYPI} is unreachable: cannot check that the image's wheels exist")
+    resolved = pip_dry_run(list(NO_DEPS), tmp_path / "report.json", no_deps=True)
+    pins = locked()
+    assert resolved == {name: pins[name] for name in resolved}
+    assert set(resolved) == {canonicalize_name(n) for f in NO_DEPS for n in requirement_names(f)}

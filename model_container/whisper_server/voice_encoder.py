@@ -1,0 +1,282 @@
+"""A speaker's voice as a vector: the trained speaker encoder that the `resemblyzer` wheel
+carries (`resemblyzer/pretrained.pt`: a 3-layer LSTM over 40 mel bands of 16 kHz audio,
+256-dimensional L2-normed d-vectors), run with numpy.
+
+Only the wheel's weights are used, not its code: its package imports librosa, numba,
+webrtcvad and torch, none of which this server needs for it (the CPU image has no torch),
+so the wheel is installed with --no-deps and this module reads the weights itself. The file
+is PyTorch's legacy serialization (a few pickles, then the raw storages); it is read with
+an unpickler that builds nothing but plain containers and arrays (no code from the file
+runs), and nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import pickle
+from collections import OrderedDict
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+MEL_BANDS = 40
+FFT_SIZE = 400  # 25 ms
+HOP = 160  # 10 ms: one mel frame
+PARTIAL_FRAMES = 160  # 1.6 s: the length of audio the encoder was trained on
+EMBEDDING_SIZE = 256
+# The encoder was trained on audio whose loudness was raised (never lowered) to -30 dBFS.
+TARGET_DBFS = -30.0
+WEIGHTS_PACKAGE = "resemblyzer"
+WEIGHTS_FILE = "resemblyzer/pretrained.pt"
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
+           "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
+           "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
+
+
+class EncoderUnavailable(RuntimeError):
+    """The speaker encoder's weights are not installed."""
+
+
+def weights_path() -> Path:
+    """Where the installed `resemblyzer` wheel keeps its encoder, found without importing
+    the package (its __init__ imports librosa, which the server does not install)."""
+    try:
+        path = Path(str(distribution(WEIGHTS_PACKAGE).locate_file(WEIGHTS_FILE)))
+    except PackageNotFoundError:
+        raise EncoderUnavailable(
+            "the speaker model is not installed: pip install --no-deps resemblyzer==0.1.4 "
+            "(model_container/requirements-speakers.txt)") from None
+    if not path.is_file():
+        raise EncoderUnavailable(f"the speaker model is missing from its package: {path}")
+    return path
+
+
+# ---- reading PyTorch's legacy checkpoint format without torch -------------------------
+
+@dataclass
+class _Storage:
+    dtype: type
+    numel: int
+    data: np.ndarray | None = None
+
+
+@dataclass
+class _TensorRef:
+    storage: _Storage
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def array(self) -> np.ndarray:
+        assert self.storage.data is not None
+        flat = self.storage.data
+        itemsize = flat.dtype.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            flat[self.offset:], shape=self.size, strides=[s * itemsize for s in self.stride])
+        return np.array(view)  # a copy: the storage (often shared) can then be dropped
+
+
+class _StorageType:
+    def __init__(self, name: str):
+        if name not in _DTYPES:
+            raise pickle.UnpicklingError(f"unexpected storage type {name}")
+        self.dtype = _DTYPES[name]
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_ignored):
+    return _TensorRef(storage, int(offset), tuple(size), tuple(stride))
+
+
+class _Unpickler(pickle.Unpickler):
+    """Builds only dicts, lists, tuples, numbers, strings and tensor references: any other
+    global the file names is refused, so loading runs no code from it."""
+
+    def __init__(self, file, storages: dict[str, _Storage]):
+        super().__init__(file)
+        self.storages = storages
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if (module, name) in (("torch._utils", "_rebuild_tensor_v2"),
+                              ("torch._utils", "_rebuild_tensor")):
+            return _rebuild_tensor
+        if module == "torch" and name.endswith("Storage"):
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the checkpoint")
+
+    def persistent_load(self, pid):
+        kind, *rest = pid
+        if kind != "storage":
+            raise pickle.UnpicklingError(f"unexpected persistent object {kind}")
+        storage_type, key, _location, numel, *_view = rest
+        if key not in self.storages:
+            self.storages[key] = _Storage(storage_type.dtype, int(numel))
+        return self.storages[key]
+
+
+def read_legacy_checkpoint(data: bytes) -> dict:
+    """A checkpoint written by torch.save before PyTorch 1.6, tensors as numpy arrays."""
+    stream = io.BytesIO(data)
+    plain = _Unpickler(stream, {})
+    if plain.load() != _LEGACY_MAGIC:
+        raise ValueError("not a legacy PyTorch checkpoint")
+    plain.load()  # protocol version
+    info = plain.load()
+    if not info.get("little_endian", True):
+        raise ValueError("a big-endian checkpoint")
+    storages: dict[str, _Storage] = {}
+    result = _Unpickler(stream, storages).load()
+    keys = _Unpickler(stream, storages).load()
+    for key in keys:
+        storage = storages[key]
+        count = int(np.frombuffer(stream.read(8), dtype="<i8")[0])
+        size = count * np.dtype(storage.dtype).itemsize
+        storage.data = np.frombuffer(stream.read(size), dtype=storage.dtype, count=count)
+    return _arrays(result)
+
+
+def _arrays(value):
+    if isinstance(value, _TensorRef):
+        return value.array()
+    if isinstance(value, dict):
+        return type(value)((k, _arrays(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_arrays(v) for v in value)
+    return value
+
+
+# ---- the encoder ------------------------------------------------------------------------
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    step = np.log(6.4) / 27.0
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / step, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    step = np.log(6.4) / 27.0
+    return np.where(mel >= 15.0, 1000.0 * np.exp(step * (mel - 15.0)), mel * (200.0 / 3))
+
+
+def mel_filters(bands: int = MEL_BANDS, fft_size: int = FFT_SIZE,
+                rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Triangular filters, equally spaced on the mel scale from 0 Hz to Nyquist, each
+    scaled to unit area (the filter bank the encoder's training used): (bands, bins)."""
+    bins = np.linspace(0, rate / 2, fft_size // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(rate / 2), bands + 2))
+    widths = np.diff(edges)
+    slopes = edges[:, None] - bins[None, :]
+    lower = -slopes[:-2] / widths[:-1, None]
+    upper = slopes[2:] / widths[1:, None]
+    filters = np.maximum(0.0, np.minimum(lower, upper))
+    filters *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return filters.astype(np.float32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1 / (1 + e^-x), without overflow
+
+
+class VoiceEncoder:
+    """d-vectors of 16 kHz speech. `embed` takes many pieces at once: their 1.6 s partials go
+    through the LSTM as one batch (one call per piece costs several times as much)."""
+
+    def __init__(self, state: dict[str, np.ndarray]):
+        self.layers = []
+        for layer in range(3):
+            w_ih = state[f"lstm.weight_ih_l{layer}"].astype(np.float32)
+            w_hh = state[f"lstm.weight_hh_l{layer}"].astype(np.float32)
+            bias = (state[f"lstm.bias_ih_l{layer}"] + state[f"lstm.bias_hh_l{layer}"]).astype(np.float32)
+            self.layers.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), bias))
+        self.linear_w = np.ascontiguousarray(state["linear.weight"].astype(np.float32).T)
+        self.linear_b = state["linear.bias"].astype(np.float32)
+        self.filters = mel_filters()
+        # The periodic Hann window.
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(FFT_SIZE) / FFT_SIZE)).astype(np.float32)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> VoiceEncoder:
+        checkpoint = read_legacy_checkpoint((path or weights_path()).read_bytes())
+        return cls(checkpoint["model_state"])
+
+    def mel(self, samples: np.ndarray) -> np.ndarray:
+        """The encoder's input: mel power spectrogram (not its log), frames of 25 ms every
+        10 ms, centred (zero padding at both ends): (frames, 40)."""
+        samples = np.asarray(samples, dtype=np.float32)
+        padded = np.pad(samples, FFT_SIZE // 2)
+        count = 1 + (len(padded) - FFT_SIZE) // HOP
+        frames = np.lib.stride_tricks.as_strided(
+            padded, shape=(count, FFT_SIZE), strides=(padded.strides[0] * HOP, padded.strides[0]))
+        power = np.abs(np.fft.rfft(frames * self.window, axis=1)).astype(np.float32) ** 2
+        return power @ self.filters.T
+
+    def forward(self, mels: np.ndarray) -> np.ndarray:
+        """(batch, frames, 40) mel frames → (batch, 256) L2-normed embeddings: the last
+        layer's final hidden state, through a linear layer and a ReLU."""
+        batch, steps, _ = mels.shape
+        x = mels.astype(np.float32)
+        hidden = np.zeros((batch, EMBEDDING_SIZE), dtype=np.float32)
+        for number, (w_ih, w_hh, bias) in enumerate(self.layers):
+            gates_in = (x.reshape(batch * steps, -1) @ w_ih + bias).reshape(batch, steps, -1)
+            hidden = np.zeros((batch, EMBEDDING_SIZE), dtype=np.float32)
+            cell = np.zeros((batch, EMBEDDING_SIZE), dtype=np.float32)
+            last = number == len(self.layers) - 1
+            outputs = None if last else np.empty((batch, steps, EMBEDDING_SIZE), dtype=np.float32)
+            for t in range(steps):
+                gates = gates_in[:, t] + hidden @ w_hh
+                i, f, g, o = np.split(gates, 4, axis=1)  # PyTorch's order: input, forget, cell, output
+                cell = _sigmoid(f) * cell + _sigmoid(i) * np.tanh(g)
+                hidden = _sigmoid(o) * np.tanh(cell)
+                if outputs is not None:
+                    outputs[:, t] = hidden
+            if outputs is not None:
+                x = outputs
+        raw = np.maximum(hidden @ self.linear_w + self.linear_b, 0.0)
+        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-9)
+
+    def embed(self, pieces: list[np.ndarray], *, step_frames: int = PARTIAL_FRAMES) -> np.ndarray:
+        """One embedding per piece of 16 kHz audio: the normed mean over its 1.6 s partials
+        (every `step_frames`, the last one ending at the piece's end; a piece shorter than
+        1.6 s is padded with silence, as in the encoder's training). (len(pieces), 256)."""
+        if not pieces:
+            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
+        partials: list[np.ndarray] = []
+        owners: list[int] = []
+        for index, piece in enumerate(pieces):
+            mel = self.mel(normalize_volume(piece))
+            if len(mel) < PARTIAL_FRAMES:
+                mel = np.pad(mel, ((0, PARTIAL_FRAMES - len(mel)), (0, 0)))
+            starts = list(range(0, len(mel) - PARTIAL_FRAMES + 1, step_frames))
+            if starts[-1] != len(mel) - PARTIAL_FRAMES:
+                starts.append(len(mel) - PARTIAL_FRAMES)
+            for start in starts:
+                partials.append(mel[start:start + PARTIAL_FRAMES])
+                owners.append(index)
+        embeddings = self.forward(np.stack(partials))
+        sums = np.zeros((len(pieces), EMBEDDING_SIZE), dtype=np.float32)
+        np.add.at(sums, np.asarray(owners), embeddings)
+        return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+
+
+def normalize_volume(samples: np.ndarray, target_dbfs: float = TARGET_DBFS) -> np.ndarray:
+    """Raise quiet audio to `target_dbfs` (RMS); louder audio stays as it is."""
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if len(samples) else 0.0
+    if rms <= 1e-6:
+        return samples
+    change = target_dbfs - 20 * np.log10(rms)
+    return samples * np.float32(10 ** (change / 20)) if change > 0 else samples
+
+
+@functools.lru_cache(maxsize=1)
+def load_encoder() -> VoiceEncoder:
+    """The installed speaker encoder, loaded once per process (about 17 MB read, 5 MB kept)."""
+    return VoiceEncoder.load()
