@@ -85,3 +85,36 @@ def concat_list(speech: Path, target: Path) -> Path:
     segment.write_bytes(speech.read_bytes())
     target.write_text(f"ffconcat version 1.0\nfile {segment.name}\n")
     return target
+
+
+def long_recording(target: Path, *, minutes: float, shared_audio: Path | None = None) -> Path:
+    """Real speech of at least `minutes`, as one FLAC: numbered sections, each an
+    espeak-ng sentence, then the recordings in `shared_audio` (../shared/audio) when it is
+    there, with pauses between. Each section says its number, so no stretch repeats the one
+    before (the model server drops repeated text as a decoding loop)."""
+    from tests.conftest import SENTENCES, speak
+
+    folder = target.parent / f"{target.stem}-parts"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def mono(source: Path) -> tuple[Path, float]:
+        made = convert(source, folder / f"{source.stem}.16k.wav", "-ar", "16000", "-ac", "1")
+        with wave.open(str(made)) as w:
+            return made, w.getnframes() / w.getframerate()
+
+    pause, _ = mono(lavfi(folder / "pause.wav", "anullsrc=r=16000:cl=mono", 1.0))
+    found = sorted(shared_audio.glob("*.flac")) + sorted(shared_audio.glob("*.wav")) if shared_audio else []
+    recordings = [mono(path) for path in found]
+    sentences = list(SENTENCES.values())
+    pieces: list[Path] = []
+    seconds, number = 0.0, 0
+    while seconds < minutes * 60:
+        number += 1
+        said = speak(f"Section {number}. {sentences[number % len(sentences)]}", folder / f"section-{number}.wav")
+        for piece, length in [mono(said), *recordings]:
+            pieces += [piece, pause]
+            seconds += length + 1.0
+    listing = folder / "list.txt"
+    listing.write_text("".join(f"file '{piece.name}'\n" for piece in pieces))
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c:a", "flac", str(target))
+    return target

@@ -228,6 +228,9 @@ def _job_basics(job: Job) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- progress of a running job
 
+# Seconds of audio a run transcribes before its time left is estimated (or a quarter of the
+# recording, when shorter).
+ETA_AFTER_SECONDS = 30.0
 PROGRESS_FIELDS = ("run", "progress_run", "progress_stage", "progress_seconds", "progress_duration",
                    "progress_at", "progress_since", "progress_since_seconds", "progress_kept_seconds",
                    "progress_note")
@@ -265,13 +268,15 @@ def job_progress(job: Job) -> dict[str, Any] | None:
 
 
 def _seconds_left(job: Job, seconds: float, duration: float | None) -> int | None:
-    """The rest of the audio at the speed this run has shown since it began transcribing."""
+    """The rest of the audio at the speed this run has shown since it began transcribing;
+    None until it has done enough audio for its speed to mean something (the first
+    window's first words come after the model's warm-up)."""
     if (job.progress_stage != "transcribing" or not duration or job.progress_since is None
             or job.progress_at is None or job.progress_since_seconds is None):
         return None
     done = seconds - job.progress_since_seconds
     elapsed = (job.progress_at - job.progress_since).total_seconds()
-    if done <= 0 or elapsed <= 0:
+    if done < min(ETA_AFTER_SECONDS, duration / 4) or elapsed <= 0:
         return None
     since_report = (timezone.now() - job.progress_at).total_seconds()
     return max(0, round((duration - seconds) * elapsed / done - since_report))

@@ -64,6 +64,8 @@ def dashboard(request):
     query = (request.GET.get("q") or "").strip()
     jobs = selectors.jobs_for_user(request.user, status=status, query=query)
     page = page_of(jobs, request.GET.get("page"), settings.JOBS_PER_PAGE)
+    for job in page:
+        job.live_progress = selectors.job_progress(job)
     return render(request, "transcripts/dashboard.html", {
         "page": page, "status": status or "", "query": query, "statuses": Status.choices,
         "live": page.number == 1 and not status and not query,
@@ -94,8 +96,10 @@ def upload(request):
 def job_detail(request, public_id):
     job = selectors.job_for_user(request.user, public_id)
     window = selectors.transcript_window(job, 0, FIRST_SEGMENTS)
-    if window is None:
-        return render(request, "transcripts/job_detail.html", {"job": job})
+    if window is None:  # no transcript yet: where the job stands, and its segments so far
+        return render(request, "transcripts/job_detail.html", {
+            "job": job, "progress": selectors.job_progress(job),
+            "partial": selectors.partial_segments(job) or []})
     number, total, segments = window
     return render(request, "transcripts/job_detail.html", {
         "job": job, "formats": list(exports.FORMATS), "version": number, "segments": segments,

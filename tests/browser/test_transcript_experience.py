@@ -101,7 +101,7 @@ def test_follow_correct_find_and_restore_a_transcript(new_context, report_wav, m
     page.get_by_label("Word timestamps").check()
     page.set_input_files("#id_file", [str(report_wav), str(meeting_ogg)])
     page.click("#upload-button")
-    report_url = queued_job_url(page, "report.wav")  # progress 100, "Queued · open"
+    report_url = queued_job_url(page, "report.wav")  # progress 100, "Queued · open" (or further)
     job_url = queued_job_url(page, "meeting.ogg")
     job_id = re.fullmatch(r"/jobs/([0-9a-f-]{36})/", job_url)[1]
     screenshot(page, "upload.png")

@@ -45,9 +45,10 @@ def upload_row(page: Page, name: str):
 
 
 def queued_job_url(page: Page, name: str) -> str:
-    """Wait for the file's row to say it was accepted; the job page it links to."""
+    """Wait for the file's row to say it was accepted (then it follows its job: queued,
+    processing, completed); the job page it links to."""
     row = upload_row(page, name)
-    expect(row.locator(".state")).to_have_text("Queued · open")
+    expect(row.locator(".state")).to_have_text(re.compile(r"^(Queued|Processing|Completed)\b.* · open$"))
     expect(row.locator("progress")).to_have_js_property("value", 100)
     return row.get_by_role("link", name="open").get_attribute("href")
 

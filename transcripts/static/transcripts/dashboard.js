@@ -1,4 +1,4 @@
-// Status changes arrive over the websocket and update the table in place.
+// Status changes and progress arrive over the websocket and update the table in place.
 (function () {
   const table = document.getElementById("jobs");
   if (!table) return;
@@ -6,10 +6,19 @@
   const escape = (text) => { const span = document.createElement("span"); span.textContent = text ?? ""; return span.innerHTML; };
   const when = localTime;  // from live.js
 
+  function progressCell(progress) {
+    if (!progress) return "";
+    const bar = progress.stage !== "queued" && progress.fraction != null
+      ? `<progress class="mini" max="1" value="${progress.fraction}" aria-hidden="true"></progress>` : "";
+    const note = progress.note ? ` title="${escape(progress.note)}"` : "";
+    return ` <span class="job-progress" data-field="progress"${note}>${escape(progressBrief(progress))}</span>${bar}`;
+  }
+
   function render(row, job) {
+    row.dataset.status = job.status;
     row.innerHTML = `
       <td><a href="${job.url}">${escape(job.original_name)}</a></td>
-      <td><span class="status status-${job.status}" data-field="status">${escape(job.status_label)}</span></td>
+      <td><span class="status status-${job.status}" data-field="status">${escape(job.status_label)}</span>${progressCell(job.progress)}</td>
       <td data-field="duration">${job.duration != null ? job.duration.toFixed(1) + " s" : ""}</td>
       <td data-field="language">${escape(job.language)}</td>
       <td>${when(job.created_at)}</td>
@@ -31,5 +40,6 @@
       body.prepend(row);
     }
     render(row, job);
-  }, () => Array.from(body.querySelectorAll("tr[data-job]"), (row) => row.dataset.job));
+  }, () => Array.from(body.querySelectorAll("tr[data-job]"), (row) => row.dataset.job),
+  { running: () => Array.from(body.querySelectorAll("tr[data-job]")).some((row) => RUNNING.includes(row.dataset.status)) });
 })();

@@ -1,27 +1,33 @@
 // The transcript follows the player: the segment (and, with word timestamps, the word)
 // being played is highlighted and kept in view; clicking a word or a segment plays from
 // there; keys: Space play/pause, arrows previous/next segment, E edit. Corrections are saved
-// per segment as new versions. While the job is not finished, the page waits for it live.
+// per segment as new versions.
+//
+// While the job runs, the page follows it live: its stage and progress bar, and the
+// segments transcribed so far, which appear as they are made and can be played from like
+// the final ones. When the job finishes, the page's head and body are swapped for the
+// finished page's (fetched, not reloaded): the player is not touched, so it keeps playing,
+// and the reader stays where they were in the transcript.
 (function () {
   const player = document.getElementById("player");
-  const list = document.getElementById("segments");
-  const data = JSON.parse(document.getElementById("transcript-data")?.textContent || "null");
-  const status = document.getElementById("job-status");
+  const head = document.getElementById("job-head");
+  const body = document.getElementById("job-body");
+  if (!player || !head || !body) return;
 
-  if (status && ["queued", "submitted", "processing"].includes(status.dataset.status)) {
-    followJobs(`/ws/jobs/${status.dataset.job}/`, (event) => {
-      if (event.type === "deleted") { location.href = "/"; return; }
-      status.textContent = event.job.status_label;
-      status.className = `status status-${event.job.status}`;
-      if (["completed", "failed", "expired", "cancelled"].includes(event.job.status)) location.reload();
-    }, () => [status.dataset.job]);
+  // The transcript shown now (the partial one, or the final one): set by wire().
+  let list = null, data = null, rows = [], starts = [], byId = new Map();
+  let currentRow = -1, currentWord = null, lastScroll = 0;
+
+  function wire() {
+    list = document.getElementById("segments");
+    data = JSON.parse(document.getElementById("transcript-data")?.textContent || "null");
+    rows = list ? Array.from(list.querySelectorAll(".segment")) : [];
+    starts = rows.map((row) => Number(row.dataset.start));
+    byId = new Map((data?.segments || []).map((s) => [String(s.id), s]));
+    rows.forEach(addWords);
+    currentRow = -1;
+    currentWord = null;
   }
-  if (!list || !data || !player) return;
-
-  const rows = Array.from(list.querySelectorAll(".segment"));
-  const starts = rows.map((row) => Number(row.dataset.start));
-  const byId = new Map(data.segments.map((s) => [String(s.id), s]));
-  rows.forEach(addWords);
 
   // Words as their own spans, so each can be clicked and highlighted.
   function addWords(row) {
@@ -41,7 +47,7 @@
     });
   }
 
-  function segmentRow(segment) {
+  function segmentRow(segment, editable = true) {
     const row = document.createElement("li");
     row.className = "segment";
     row.dataset.id = segment.id;
@@ -55,26 +61,31 @@
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = segment.text;
-    const edit = document.createElement("button");
-    edit.type = "button";
-    edit.className = "edit link";
-    edit.setAttribute("aria-label", "Edit this segment");
-    edit.textContent = "Edit";
-    row.append(time, " ", text, " ", edit);
+    row.append(time, " ", text);
+    if (editable) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.className = "edit link";
+      edit.setAttribute("aria-label", "Edit this segment");
+      edit.textContent = "Edit";
+      row.append(" ", edit);
+    }
     return row;
   }
 
   // A long transcript: the page came with its first screenful; the rest is appended a
   // batch per frame, so the page answers clicks and keys all along.
   async function loadRest() {
-    if (!data.rest_url || rows.length >= data.total) return;
+    if (!list || !data || !data.rest_url || rows.length >= data.total) return;
+    const shown = list;
     const response = await fetch(data.rest_url, { headers: { Accept: "application/json" } });
-    if (!response.ok) return;
+    if (!response.ok || shown !== list) return;
     const rest = await response.json();
     if (rest.version !== data.version) { location.reload(); return; }
     let next = 0;
     await new Promise((done) => {
       function batch() {
+        if (shown !== list) { done(); return; }
         const fragment = document.createDocumentFragment();
         for (const segment of rest.segments.slice(next, next + 200)) {
           byId.set(String(segment.id), segment);
@@ -98,7 +109,11 @@
     if (play) player.play().catch(() => {});
   }
 
-  list.addEventListener("click", (event) => {
+  body.addEventListener("click", (event) => {
+    const link = event.target.closest("[data-seek]");
+    if (link) { event.preventDefault(); seek(Number(link.dataset.seek)); return; }
+    if (event.target.closest("#copy-text")) { copyText(); return; }
+    if (!list || !list.contains(event.target)) return;
     const edit = event.target.closest(".edit");
     if (edit) { openEditor(edit.closest(".segment")); return; }
     if (event.target.closest(".editor")) return;
@@ -118,22 +133,23 @@
     return found >= 0 && t < Number(rows[found].dataset.end) + 0.3 ? found : -1;
   }
 
-  let currentRow = -1, currentWord = null, lastScroll = 0;
+  function markCurrent(index, scroll) {
+    rows[currentRow]?.classList.remove("current");
+    rows[currentRow]?.removeAttribute("aria-current");
+    if (index >= 0) {
+      rows[index].classList.add("current");
+      rows[index].setAttribute("aria-current", "true");
+      if (scroll) rows[index].scrollIntoView({ block: "center", behavior: "smooth" });
+    }
+    currentRow = index;
+  }
+
   window.addEventListener("scroll", () => { lastScroll = Date.now(); }, { passive: true });
   player.addEventListener("timeupdate", () => {
     const t = player.currentTime;
     const index = rowAt(t);
-    if (index !== currentRow) {
-      rows[currentRow]?.classList.remove("current");
-      rows[currentRow]?.removeAttribute("aria-current");
-      if (index >= 0) {
-        rows[index].classList.add("current");
-        rows[index].setAttribute("aria-current", "true");
-        // Keep it in view, unless the person scrolled away in the last few seconds.
-        if (Date.now() - lastScroll > 3000) rows[index].scrollIntoView({ block: "center", behavior: "smooth" });
-      }
-      currentRow = index;
-    }
+    // Keep it in view, unless the person scrolled away in the last few seconds.
+    if (index !== currentRow) markCurrent(index, Date.now() - lastScroll > 3000);
     const word = index >= 0 ? Array.from(rows[index].querySelectorAll(".word"))
       .find((w) => t >= Number(w.dataset.start) && t < Number(w.dataset.end)) : null;
     if (word !== currentWord) {
@@ -144,6 +160,7 @@
   });
 
   document.addEventListener("keydown", (event) => {
+    if (!rows.length) return;
     if (event.target.closest("input, textarea, select, button, [contenteditable]") || event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === " ") {
       event.preventDefault();
@@ -154,19 +171,19 @@
       const next = Math.min(Math.max(from + (event.key === "ArrowDown" ? 1 : -1), 0), rows.length - 1);
       seek(starts[next], !player.paused);
       rows[next].focus?.();
-    } else if (event.key === "e" || event.key === "E") {
+    } else if ((event.key === "e" || event.key === "E") && list.dataset.saveUrl) {
       const row = rows[currentRow >= 0 ? currentRow : 0];
       if (row) { event.preventDefault(); openEditor(row); }
     }
   });
 
   // ---------------------------------------------------------------- corrections
-  const editState = document.getElementById("edit-state");
   const csrf = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="))?.split("=")[1];
   const saveUrl = (id) => list.dataset.saveUrl.replace(/\/0\/$/, `/${id}/`);
 
   function openEditor(row) {
-    if (row.querySelector(".editor")) return;
+    if (!list.dataset.saveUrl || row.querySelector(".editor")) return;
+    const editState = document.getElementById("edit-state");
     const text = row.querySelector(".text");
     const editor = document.createElement("div");
     editor.className = "editor";
@@ -200,18 +217,111 @@
     });
   }
 
-  // ---------------------------------------------------------------- copy, deep links
-  document.getElementById("copy-text")?.addEventListener("click", async () => {
+  // ---------------------------------------------------------------- copy
+  async function copyText() {
     const text = rows.map((row) => row.querySelector(".text").textContent.trim()).join("\n");
     const state = document.getElementById("copy-state");
     try { await navigator.clipboard.writeText(text); state.textContent = "Copied."; }
     catch (err) { state.textContent = "Copy is not allowed here; select the text instead."; }
-  });
-  document.querySelectorAll("[data-seek]").forEach((link) => link.addEventListener("click", (e) => {
-    e.preventDefault(); seek(Number(link.dataset.seek));
-  }));
+  }
+
+  // ---------------------------------------------------------------- a running job, live
+  const status = document.getElementById("job-status");
+  if (status && RUNNING.includes(status.dataset.status)) {
+    let settled = false;
+    followJobs(`/ws/jobs/${status.dataset.job}/`, (event) => {
+      if (event.type === "deleted") { location.href = "/"; return; }
+      if (settled) return;
+      if (event.type === "partial") { showPartial(event.from, event.segments); return; }
+      const job = event.job;
+      status.textContent = job.status_label;
+      status.className = `status status-${job.status}`;
+      status.dataset.status = job.status;
+      if (RUNNING.includes(job.status)) showProgress(job.progress);
+      else { settled = true; showOutcome(); }
+    }, () => [status.dataset.job], { resyncMs: 5000, running: () => !settled });
+  }
+
+  function showProgress(progress) {
+    const card = document.getElementById("progress");
+    if (!card || !progress) return;
+    card.dataset.stage = progress.stage;
+    card.dataset.seconds = progress.seconds_done;
+    document.getElementById("progress-stage").textContent = progress.stage_label;
+    const parts = [];
+    if (progress.stage === "queued") parts.push(progressBrief(progress));
+    if (progress.duration) parts.push(`${clock(progress.seconds_done)} of ${clock(progress.duration)} (${percent(progress.fraction)} %)`);
+    if (progress.eta_seconds != null) parts.push(`about ${aboutTime(progress.eta_seconds)} left`);
+    document.getElementById("progress-text").textContent = parts.join(" · ");
+    const bar = document.getElementById("progress-bar");
+    if (progress.fraction != null && progress.stage !== "queued") bar.value = progress.fraction;
+    else if (!progress.seconds_done) bar.removeAttribute("value");  // not started: indeterminate
+    const note = document.getElementById("progress-note");
+    note.textContent = progress.note;
+    note.hidden = !progress.note;
+  }
+
+  // The segments from index `from` on are now `segments` (consumers.py).
+  function showPartial(from, segments) {
+    if (!list || list.dataset.partial !== "1") return;
+    rows.slice(from).forEach((row) => row.remove());
+    rows = rows.slice(0, from);
+    starts = starts.slice(0, from);
+    const fragment = document.createDocumentFragment();
+    for (const segment of segments) {
+      const row = segmentRow(segment, false);
+      rows.push(row);
+      starts.push(Number(segment.start));
+      fragment.appendChild(row);
+    }
+    list.appendChild(fragment);
+    if (currentRow >= rows.length) currentRow = -1;
+    list.dataset.count = rows.length;
+  }
+
+  // The job finished: the finished page's head and body replace these, in place.
+  async function showOutcome() {
+    let fresh;
+    try {
+      const response = await fetch(location.pathname, { headers: { Accept: "text/html" } });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    } catch (err) {
+      location.reload();
+      return;
+    }
+    const anchor = readingPlace();
+    for (const part of [head, body]) part.replaceChildren(...fresh.getElementById(part.id).childNodes);
+    localizeTimes(head);
+    localizeTimes(body);
+    wire();
+    keepReadingPlace(anchor);
+    markCurrent(rowAt(player.currentTime), false);
+    if (list) list.dataset.ready = "1";
+    document.body.dataset.transcript = "final";
+    loadRest();
+  }
+
+  // The first segment the reader sees below the player, and where on the screen it is.
+  function readingPlace() {
+    if (window.scrollY === 0) return null;  // at the top: stay there
+    const below = player.closest(".player-bar").getBoundingClientRect().bottom;
+    const row = rows.find((r) => r.getBoundingClientRect().bottom > below);
+    return row ? { start: Number(row.dataset.start), top: row.getBoundingClientRect().top } : null;
+  }
+
+  // Scroll so that the segment nearest that time is where that segment was.
+  function keepReadingPlace(anchor) {
+    if (!anchor || !rows.length) return;
+    let best = 0;
+    starts.forEach((start, i) => { if (Math.abs(start - anchor.start) < Math.abs(starts[best] - anchor.start)) best = i; });
+    window.scrollBy(0, rows[best].getBoundingClientRect().top - anchor.top);
+  }
+
+  // ---------------------------------------------------------------- start
+  wire();
   performance.mark("transcript-ready");
-  list.dataset.ready = "1";  // wired up: clicks, keys and follow-along work from here on
+  if (list) list.dataset.ready = "1";  // wired up: clicks, keys and follow-along work from here on
 
   const moment = /#t=([\d.]+)/.exec(location.hash);
   const showMoment = () => {
@@ -219,7 +329,7 @@
     const index = rowAt(at);
     player.addEventListener("loadedmetadata", () => { player.currentTime = at; }, { once: true });
     if (player.readyState >= 1) player.currentTime = at;
-    if (index >= 0) { rows[index].classList.add("current"); rows[index].scrollIntoView({ block: "center" }); currentRow = index; }
+    if (index >= 0) { markCurrent(index, false); rows[index].scrollIntoView({ block: "center" }); }
   };
   loadRest().then(() => { if (moment && rowAt(Number(moment[1])) !== currentRow) showMoment(); });
   if (moment) showMoment();
