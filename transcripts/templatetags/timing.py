@@ -22,3 +22,15 @@ def clock(seconds: float | None) -> str:
 def percent(fraction: float | None) -> str:
     """0.374 → "37" (whole percent, rounded down: 100 only when done)."""
     return "" if fraction is None else str(int(fraction * 100 + 1e-9))
+
+
+@register.filter
+def about_time(seconds: float | None) -> str:
+    """A rough time span: "12 s", "4 min", "1.5 h" (as live.js's aboutTime())."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"{max(round(seconds), 1)} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
