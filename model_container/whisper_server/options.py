@@ -16,6 +16,10 @@ MAX_PROMPT_CHARS = 1000
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$|^(haw|yue)$")
+# Custom attributes that say which request this is rather than how to transcribe it: the
+# web app's job id, under which progress is reported (contracts/container/progress).
+JOB_ID = "job_id"
+_JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -46,11 +50,28 @@ def parse_custom_attributes(header: str | None) -> TranscribeOptions:
     pairs are separated by `;` or `,` so both common conventions work. Values are
     percent-decoded as UTF-8 (`initial_prompt=Nguy%E1%BB%85n`): that is how text in any
     script, and a `;` or `,`, travels in the header. A `%` not followed by two hex digits
-    stays as it is.
+    stays as it is. `job_id` is not an option (see `custom_attribute_job_id`).
     """
-    if not header or not header.strip():
-        return TranscribeOptions()
+    raw = _attributes(header)
+    raw.pop(JOB_ID, None)
+    return options_from_mapping(raw)
+
+
+def custom_attribute_job_id(header: str | None) -> str | None:
+    """The `job_id` custom attribute: the job whose progress the request reports."""
+    value = _attributes(header).get(JOB_ID, "").strip()
+    if not value:
+        return None
+    if not _JOB_ID.fullmatch(value):
+        raise InputError("custom attribute 'job_id' must be 1 to 128 letters, digits or . _ : -",
+                         code="bad_option")
+    return value
+
+
+def _attributes(header: str | None) -> dict[str, str]:
     raw: dict[str, str] = {}
+    if not header or not header.strip():
+        return raw
     for part in re.split(r"[;,]", header):
         part = part.strip()
         if not part:
@@ -64,7 +85,7 @@ def parse_custom_attributes(header: str | None) -> TranscribeOptions:
         except UnicodeDecodeError:
             raise InputError(f"custom attribute '{name.strip()}' is not percent-encoded UTF-8",
                              code="bad_option") from None
-    return options_from_mapping(raw)
+    return raw
 
 
 def options_from_mapping(raw: dict) -> TranscribeOptions:

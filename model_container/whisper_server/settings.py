@@ -28,6 +28,19 @@ def _int(env, name: str, default: int, low: int = 0) -> int:
     return value
 
 
+def _float(env, name: str, default: float, low: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value >= low:  # also refuses nan
+        raise SettingsError(f"{name} must be at least {low}, not {raw}")
+    return value
+
+
 def _choice(env, name: str, default: str, choices: tuple[str, ...]) -> str:
     value = env.get(name) or default
     if value not in choices:
@@ -95,6 +108,14 @@ class Settings:
     models_dir: str | None = None
     # Where SageMaker unpacks the model data (ModelDataUrl); it wins over WHISPER_MODEL.
     sagemaker_model_dir: str = "/opt/ml/model"
+    # Progress reports (contracts/container/progress) into the job's DynamoDB item, for
+    # requests that name their job (the `job_id` custom attribute): the table's name and
+    # region (PROGRESS_REGION, else the environment's: SageMaker hosting sets no AWS_REGION,
+    # so the CDK app passes it).
+    progress_table: str | None = None
+    progress_region: str | None = None
+    progress_min_interval: float = 1.0  # seconds between two writes of a job's item
+    partial_max_bytes: int = 300_000  # the partial transcript in the item (DynamoDB: 400 KB an item)
 
     @classmethod
     def from_env(cls, env=None) -> Settings:
@@ -119,4 +140,9 @@ class Settings:
             cache_dir=env.get("WHISPER_CACHE_DIR") or os.path.expanduser("~/.cache/whisper-server"),
             models_dir=env.get("WHISPER_MODELS_DIR") or None,
             sagemaker_model_dir=env.get("SM_MODEL_DIR") or "/opt/ml/model",
+            progress_table=env.get("PROGRESS_TABLE") or None,
+            progress_region=(env.get("PROGRESS_REGION") or env.get("AWS_REGION")
+                             or env.get("AWS_DEFAULT_REGION") or None),
+            progress_min_interval=_float(env, "PROGRESS_MIN_INTERVAL", 1.0),
+            partial_max_bytes=_int(env, "PARTIAL_MAX_BYTES", 300_000, low=1024),
         )

@@ -13,6 +13,7 @@ from .audio import MAX_PUT_BACK, SAMPLE_RATE, Window, decode_windows, probe
 from .engines.base import BATCH_CHUNK_SECONDS, SENTENCE_ENDS, Engine, Segment
 from .errors import InputError
 from .options import TranscribeOptions
+from .progress import Progress, report_segment
 from .settings import Settings
 from .speech import BATCHED, SEQUENTIAL, VOICED, SpeechProbabilities
 
@@ -44,10 +45,15 @@ MAX_REPEATED_RUN = 3
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
-                    settings: Settings) -> dict:
+                    settings: Settings, progress: Progress | None = None) -> dict:
+    """`progress`: told the duration, then each segment as the engine makes it (the
+    window's segments so far, from the window's start) and each window's segments once
+    stitched, which replace those (contracts/container/progress)."""
     started = time.perf_counter()
     check_options(options, engine)
     info = probe(path, max_seconds=settings.max_audio_seconds)
+    if progress is not None:
+        progress.transcribing(info.duration)
     batch_size = options.batch_size
     if batch_size is None:
         long_audio = (info.duration or 0) >= settings.batch_min_seconds
@@ -74,14 +80,18 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         vad += time.perf_counter() - mark
         mark = time.perf_counter()
         found: list[Segment] = []
+        length = len(window.samples) / SAMPLE_RATE
+        tail_seconds = 0.0
         if speech:
-            length = len(window.samples) / SAMPLE_RATE
             stop_after = None if window.last else length - HOLD_BACK_SECONDS
+            reporting = {} if progress is None else {
+                "on_segment": _tentative_reporter(progress, window.offset, length, len(segments))}
             result = engine.transcribe(window.samples, options, language=language,
-                                       batch_size=batch_size, speech=speech, stop_after=stop_after)
+                                       batch_size=batch_size, speech=speech, stop_after=stop_after,
+                                       **reporting)
             if language is None:  # detected once, on the first window with speech
                 language, language_probability = result.language, result.language_probability
-            found, tail_seconds = result.segments, 0.0
+            found = result.segments
             if not window.last:
                 found, tail_seconds = _hold_back(window, found)
                 tail_seconds = reader.put_back(tail_seconds)
@@ -90,7 +100,12 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
                                                     options, language)
             found = _with_unheard_speech(window, found, speech, voiced, length - tail_seconds,
                                          engine, options, language)
-        segments.extend(_place(s, window.offset) for s in found)
+        placed = [_place(s, window.offset) for s in found]
+        if progress is not None:  # the window's final segments replace its tentative ones
+            progress.segments(window.offset + length - tail_seconds, window.offset,
+                              [report_segment(len(segments) + i, s.start, s.end, s.text)
+                               for i, s in enumerate(placed)])
+        segments.extend(placed)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
     decode += time.perf_counter() - mark
@@ -115,6 +130,19 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         },
         "warnings": reader.warnings,
     }
+
+
+def _tentative_reporter(progress: Progress, offset: float, length: float, first_id: int):
+    """The engine's per-segment callback for one window: reports the window's segments so
+    far (on the recording's timeline) from the window's start."""
+    made: list[dict] = []
+
+    def on_segment(segment: Segment) -> None:
+        made.append(report_segment(first_id + len(made), offset + segment.start,
+                                   offset + segment.end, segment.text))
+        progress.segments(offset + min(segment.end, length), offset, list(made))
+
+    return on_segment
 
 
 def check_options(options: TranscribeOptions, engine: Engine) -> None:

@@ -86,7 +86,8 @@ class AwsGateway:
                 InferenceId=public_id,
                 ContentType="application/octet-stream",
                 Accept="application/json",
-                CustomAttributes=custom_attributes(request.options),
+                # job_id: the container reports progress into this job's item.
+                CustomAttributes=custom_attributes(request.options, job_id=public_id),
                 RequestTTLSeconds=settings.SAGEMAKER_REQUEST_TTL_SECONDS,
                 InvocationTimeoutSeconds=settings.INVOCATION_TIMEOUT_SECONDS,
             )

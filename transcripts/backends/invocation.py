@@ -14,13 +14,14 @@ _ERROR_IN_TEXT = re.compile(r'"error":\s*"((?:[^"\\]|\\.)*)"')
 _OPTIONS = ("language", "task", "word_timestamps", "initial_prompt")
 
 
-def custom_attributes(options: dict[str, Any]) -> str:
+def custom_attributes(options: dict[str, Any], *, job_id: str | None = None) -> str:
     """The job's options as SageMaker's custom-attributes header: `name=value` pairs joined
     by `;`, each value percent-encoded (UTF-8), so that names in any script, and `;` or `,`,
     travel intact through a header that only carries visible US-ASCII. The model server
     decodes them. A prompt too long for the header's 1024 characters is shortened, whole
-    characters at a time."""
-    pairs = []
+    characters at a time. `job_id` (first) names the job whose progress the model server
+    reports (contracts/container/progress)."""
+    pairs = [("job_id", job_id)] if job_id else []
     for name in _OPTIONS:
         value = options.get(name)
         if value is None or value == "" or (value is False and name != "word_timestamps"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,19 +58,27 @@ BATCH_SPEECH_PAD_MS = 600
 SENTENCE_ENDS = (".", "?", "!")  # how a segment's text or a word ends a sentence
 
 
+OnSegment = Callable[["Segment"], None]
+
+
 class Engine(Protocol):
     info: EngineInfo
 
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
                    language: str | None, batch_size: int,
                    speech: list[tuple[float, float]],
-                   stop_after: float | None = None) -> EngineResult:
+                   stop_after: float | None = None,
+                   on_segment: OnSegment | None = None) -> EngineResult:
         """Transcribe 16 kHz mono float32 audio. `language` overrides options.language
         (the transcriber detects it once on the first window); `batch_size` 0 is sequential.
         `speech`: where the transcriber's VAD heard speech, in seconds (a batched engine
         cuts its clips from it). `stop_after`: the engine may stop once it has returned a
         segment that ends later than this (the transcriber decodes the rest again with the
-        next window); an engine that cannot stop early decodes everything."""
+        next window); an engine that cannot stop early decodes everything. `on_segment`:
+        called with each segment as soon as the engine has it (in the audio's seconds; the
+        callee copies what it keeps, the engine may change the segment later), before the
+        engine goes on; an engine that decodes everything at once calls it at the end.
+        What it raises ends the transcription."""
 
 
 def temperatures(options: TranscribeOptions) -> tuple[float, ...]:

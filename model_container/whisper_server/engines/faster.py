@@ -8,7 +8,16 @@ import numpy as np
 
 from ..models import ModelLocation
 from ..options import TranscribeOptions
-from .base import BATCH_CHUNK_SECONDS, SENTENCE_ENDS, EngineInfo, EngineResult, Segment, Word, temperatures
+from .base import (
+    BATCH_CHUNK_SECONDS,
+    SENTENCE_ENDS,
+    EngineInfo,
+    EngineResult,
+    OnSegment,
+    Segment,
+    Word,
+    temperatures,
+)
 from .features import SlicedFeatureExtractor
 
 SENTENCE_PAUSE_SECONDS = 0.6  # a pause this long between words also starts a new segment
@@ -41,7 +50,8 @@ class FasterWhisperEngine:
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
                    language: str | None, batch_size: int,
                    speech: list[tuple[float, float]],
-                   stop_after: float | None = None) -> EngineResult:
+                   stop_after: float | None = None,
+                   on_segment: OnSegment | None = None) -> EngineResult:
         common = dict(
             language=language,
             task=options.task,
@@ -67,11 +77,16 @@ class FasterWhisperEngine:
                 audio, batch_size=batch_size, without_timestamps=True,
                 chunk_length=BATCH_CHUNK_SECONDS, clip_timestamps=clips(speech), **common)
             result = [sentence for piece in pieces for sentence in sentences(_segment(piece))]
+            if on_segment is not None:  # all at once, at the end
+                for segment in result:
+                    on_segment(segment)
         else:
             found, info = self.model.transcribe(audio, **common)
             result = []
             for segment in found:  # decoding runs here, 30 s at a time
                 result.append(_segment(segment))
+                if on_segment is not None:
+                    on_segment(result[-1])
                 if stop_after is not None and segment.end > stop_after:
                     # The rest is decoded again with the next window. Decoding it here is
                     # worse than wasted: in the silence padding after a window's end Whisper

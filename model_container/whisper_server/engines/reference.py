@@ -12,7 +12,7 @@ import numpy as np
 
 from ..models import ModelLocation
 from ..options import TranscribeOptions
-from .base import EngineInfo, EngineResult, Segment, Word, temperatures
+from .base import EngineInfo, EngineResult, OnSegment, Segment, Word, temperatures
 
 
 def checkpoint_for(location: ModelLocation, cache_dir: str) -> Path:
@@ -51,11 +51,13 @@ class OpenAIWhisperEngine:
     def transcribe(self, audio: np.ndarray, options: TranscribeOptions, *,
                    language: str | None, batch_size: int,
                    speech: list[tuple[float, float]],
-                   stop_after: float | None = None) -> EngineResult:
+                   stop_after: float | None = None,
+                   on_segment: OnSegment | None = None) -> EngineResult:
         import whisper
 
         # openai-whisper has no batched long-form mode, and decodes the whole audio before it
-        # returns: batch_size, speech and stop_after are ignored.
+        # returns: batch_size, speech and stop_after are ignored, and on_segment hears of
+        # every segment at the end.
         if language is None and self.info.multilingual:
             language, probability = self._detect(audio)
         else:
@@ -67,6 +69,9 @@ class OpenAIWhisperEngine:
             best_of=options.beam_size, fp16=self.fp16, verbose=None,
         )
         segments = [_segment(i, s) for i, s in enumerate(result["segments"])]
+        if on_segment is not None:
+            for segment in segments:
+                on_segment(segment)
         return EngineResult(language=language, language_probability=probability, segments=segments)
 
     def _detect(self, audio: np.ndarray) -> tuple[str, float]:
