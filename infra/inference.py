@@ -17,6 +17,7 @@ from aws_cdk import (
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
@@ -37,6 +38,11 @@ IMAGE_EXCLUDE = ["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.mypy_cac
 
 
 PINS_DIR = "model-pins"  # in model_container/: NAME.sha256, recorded by the first build
+# The job item's attributes that the container's progress reports name (whisper_server/
+# progress.py, DynamoDBSink: contracts/container/progress): IAM's dynamodb:Attributes holds
+# every top-level attribute a request names, so the key and the `status` its condition reads
+# are in it too (IAM cannot tell a condition's read from a write).
+PROGRESS_ATTRIBUTES = ("job_id", "status", "progress", "partial_segments", "partial_truncated")
 
 
 def image_build_args(config: InfraConfig) -> dict[str, str]:
@@ -76,7 +82,10 @@ class Inference(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: InfraConfig,
                  container_dir: Path, output_path: str, failure_path: str,
-                 success_topic: sns.ITopic, error_topic: sns.ITopic) -> None:
+                 success_topic: sns.ITopic, error_topic: sns.ITopic,
+                 progress_table: dynamodb.ITable | None = None) -> None:
+        """`progress_table`: the jobs table, where the container reports progress
+        (PROGRESS_TABLE); the stack grants the writes (`grant_report_progress`)."""
         super().__init__(scope, construct_id)
         self.endpoint_name = config.resolved_endpoint_name
         removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
@@ -149,7 +158,7 @@ class Inference(Construct):
                 mode="SingleModel",
                 # SageMaker unpacks it into /opt/ml/model before the container starts.
                 model_data_url=config.model_data_url or None,
-                environment=container_environment(config),
+                environment=self._environment(config, progress_table),
             ),
         )
 
@@ -206,6 +215,21 @@ class Inference(Construct):
         self.policy.add_statements(iam.PolicyStatement(
             sid="PublishOutcome", actions=["sns:Publish"],
             resources=[topic.topic_arn for topic in topics]))
+
+    def grant_report_progress(self, table: dynamodb.ITable) -> None:
+        """UpdateItem on the jobs table, of the progress attributes only, returning nothing."""
+        self.policy.add_statements(iam.PolicyStatement(
+            sid="ReportProgress", actions=["dynamodb:UpdateItem"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringEquals": {"dynamodb:Attributes": list(PROGRESS_ATTRIBUTES)},
+                        "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"}}))
+
+    def _environment(self, config: InfraConfig, progress_table: dynamodb.ITable | None) -> dict[str, str]:
+        env = container_environment(config)
+        if progress_table is not None:
+            # SageMaker hosting sets no AWS_REGION: the container is told the table's.
+            env.update(PROGRESS_TABLE=progress_table.table_name,
+                       PROGRESS_REGION=Stack.of(self).region)
+        return env
 
     def _warn_about_model(self, config: InfraConfig, container_dir: Path) -> None:
         entry = config.whisper_model

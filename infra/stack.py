@@ -54,7 +54,8 @@ class TranscriptionStack(Stack):
             output_path=self.storage.s3_uri(OUTPUTS_PREFIX),
             failure_path=self.storage.s3_uri(FAILURES_PREFIX),
             success_topic=self.notifications.success_topic,
-            error_topic=self.notifications.error_topic)
+            error_topic=self.notifications.error_topic,
+            progress_table=self.results.table)
         self._grant_endpoint_access()
         self.monitoring = Monitoring(
             self, "Monitoring", inference=self.inference,
@@ -72,12 +73,14 @@ class TranscriptionStack(Stack):
         self.web = self._web_tier(web_image_dir) if config.web else None
 
     def _grant_endpoint_access(self) -> None:
-        """The endpoint reads the audio, writes results and failure reports, and publishes
-        the outcome: only under its prefixes, only to its two topics."""
+        """The endpoint reads the audio, writes results and failure reports, publishes the
+        outcome, and reports progress into the job's item: only under its prefixes, only
+        to its two topics, only the progress attributes."""
         self.inference.grant_read_objects(self.storage.objects_arn(INPUTS_PREFIX))
         self.inference.grant_write_objects(self.storage.objects_arn(OUTPUTS_PREFIX),
                                            self.storage.objects_arn(FAILURES_PREFIX))
         self.inference.grant_publish(*self.notifications.topics)
+        self.inference.grant_report_progress(self.results.table)
         self.notifications.allow_publishing_only_by(self.inference.role)
         Validations.of(self.inference.policy).acknowledge(*(
             Acknowledgment(

@@ -51,7 +51,10 @@ def test_model_runs_the_container_image_with_its_settings(synth, template):
                 r"\.dkr\.ecr\..*/cdk-hnb659fds-container-assets-.*:[0-9a-f]{64}$")},
             # tiny.en on a CPU instance: no batching there (memory for little speed).
             "Environment": {"WHISPER_ENGINE": "faster-whisper", "WHISPER_MODEL": "tiny.en",
-                            "WHISPER_DEVICE": "cpu", "MAX_CONCURRENT_TRANSCRIPTIONS": "1"},
+                            "WHISPER_DEVICE": "cpu", "MAX_CONCURRENT_TRANSCRIPTIONS": "1",
+                            # Progress into the jobs table, in the stack's region.
+                            "PROGRESS_TABLE": {"Ref": Match.string_like_regexp("^ResultsJobs")},
+                            "PROGRESS_REGION": {"Ref": "AWS::Region"}},
             "ModelDataUrl": Match.absent(),
         }})
     role_id, _ = one(synth, "AWS::IAM::Role", "InferenceExecutionRole")
@@ -127,8 +130,17 @@ def test_execution_role_is_least_privilege(synth):
     # '*' only where the action has no resource-level permissions.
     wildcard = {a for s in by_sid.values() if s["Resource"] == "*" for a in as_list(s["Action"])}
     assert wildcard == {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+    # Progress into the jobs table: UpdateItem of the progress attributes, nothing returned
+    # (test_permissions.py checks them against the container's own writes).
+    table_id, _ = one(synth, "AWS::DynamoDB::Table", "ResultsJobs")
+    assert by_sid["ReportProgress"] == {
+        "Sid": "ReportProgress", "Effect": "Allow", "Action": "dynamodb:UpdateItem",
+        "Resource": {"Fn::GetAtt": [table_id, "Arn"]},
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": [
+                          "job_id", "status", "progress", "partial_segments", "partial_truncated"]},
+                      "StringEqualsIfExists": {"dynamodb:ReturnValues": "NONE"}}}
     assert set(by_sid) == {"ReadInputs", "WriteOutputsAndFailures", "PublishOutcome",
-                           "PullImage", "EcrLogin", "WriteLogs", "PutMetrics"}
+                           "PullImage", "EcrLogin", "WriteLogs", "PutMetrics", "ReportProgress"}
 
 
 def test_endpoint_logs_are_kept_a_month(template):

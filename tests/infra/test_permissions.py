@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from datetime import timedelta
 
 import boto3
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from moto import mock_aws
 
+from devtools.servers import CONTAINER
 from tests.aws_doubles import sagemaker_endpoint
 from tests.lambda_fn import conftest as lambda_fixtures
 from tests.lambda_fn.conftest import load_handler_module, notification, sns_event
@@ -139,6 +141,15 @@ class Calls:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, dict]] = []
         self.on = True
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Inside `paused`: record this part."""
+        self.on = True
+        try:
+            yield
+        finally:
+            self.on = False
 
     @contextlib.contextmanager
     def paused(self):
@@ -265,12 +276,59 @@ def test_the_endpoint_role_reads_inputs_writes_results_and_publishes_outcomes_on
     """SageMaker's calls cannot be recorded here; what the stack grants it is exactly this."""
     _, policy = one(synth, "AWS::IAM::Policy", "InferenceExecutionPolicy")
     topics = {k for k in synth.resources("AWS::SNS::Topic") if k.startswith("Notifications")}
-    pairs = granted(synth, policy["Properties"]["PolicyDocument"]["Statement"])
+    pairs = granted(synth, [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                            if s["Sid"] != "ReportProgress"])  # the next test's
     assert {(a, r) for a, r in pairs if a.split(":")[0] in ("s3", "sns")} == {
         ("s3:GetObject", "inputs/"),
         ("s3:PutObject", "outputs/"), ("s3:PutObject", "failures/"),
         ("s3:AbortMultipartUpload", "outputs/"), ("s3:AbortMultipartUpload", "failures/"),
         *(("sns:Publish", topic) for topic in topics)}
+
+
+def test_the_endpoint_role_may_write_only_the_progress_the_container_writes(synth, calls, monkeypatch):
+    """The container's progress writes (whisper_server/progress.py), recorded under moto:
+    the policy allows UpdateItem of the jobs table naming exactly their attributes."""
+    sys.path.insert(0, str(CONTAINER))
+    from whisper_server.progress import DynamoDBSink
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    segment = {"id": 0, "start": 0.0, "end": 4.0, "text": "words " * 50}
+    with mock_aws(), calls.paused():
+        table = boto3.resource("dynamodb", region_name=REGION).create_table(
+            TableName=TABLE, KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST")
+        table.put_item(Item={"job_id": "j-1", "status": "processing", "rank": 2})
+        with calls.recording():
+            sink = DynamoDBSink(lambda: table, "j-1", min_interval=0, max_partial_bytes=1024)
+            for seconds in (1.0, 2.0, 30.0, 60.0):  # the partial transcript, then too big for the item
+                sink.send({"stage": "transcribing", "seconds_done": seconds, "duration": 60.0,
+                           "segments_from": 0.0, "segments": [segment] * int(seconds / 10 + 1)})
+            table.update_item(Key={"job_id": "j-1"}, UpdateExpression="SET #s = :s",
+                              ExpressionAttributeNames={"#s": "status"},
+                              ExpressionAttributeValues={":s": "completed"})
+            sink.send({"stage": "transcribing", "seconds_done": 61.0, "duration": 60.0,
+                       "segments_from": None, "segments": []})  # refused: the job is done
+        assert sink.writes == 4 and sink.refused == 1 and sink.truncated
+    assert {(service, operation) for service, operation, _ in calls.seen} == {("dynamodb", "UpdateItem")}
+    named = set()
+    for _, _, params in calls.seen:
+        assert params["TableName"] == TABLE and params.get("ReturnValues", "NONE") == "NONE"
+        named |= set(params["Key"]) | set(params.get("ExpressionAttributeNames", {}).values())
+
+    _, policy = one(synth, "AWS::IAM::Policy", "InferenceExecutionPolicy")
+    [statement] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                   if s["Sid"] == "ReportProgress"]
+    table_id, _ = one(synth, "AWS::DynamoDB::Table", "Results")
+    assert statement["Action"] == "dynamodb:UpdateItem"
+    assert statement["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
+    condition = statement["Condition"]
+    # Top-level attributes only (IAM's dynamodb:Attributes): progress.seconds_done is progress.
+    assert set(condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == \
+        named - {"seconds_done"} and "rank" not in named
+    assert condition["StringEqualsIfExists"] == {"dynamodb:ReturnValues": "NONE"}
 
 
 def test_only_the_endpoint_role_may_publish_to_the_notification_topics(synth):
