@@ -13,12 +13,12 @@ from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import exports, selectors, services
+from . import exports, openai_stream, selectors, services
 from .forms import UploadForm
 from .models import TERMINAL, Job, Status
 from .paging import page_of
@@ -26,6 +26,7 @@ from .services import UploadRefused
 
 OPENAPI = Path(settings.BASE_DIR) / "contracts" / "api" / "openapi.json"
 WAIT_POLL_SECONDS = 0.25
+KEEP_ALIVE_SECONDS = 15  # a stream says something this often, so that no proxy times it out
 
 
 # ---------------------------------------------------------------------- authentication
@@ -246,6 +247,10 @@ async def _openai(request, *, task: str):
                             param="response_format")
     if "file" not in files:
         return openai_error("a file is required", 400, param="file")
+    stream = (post.get("stream") or "").lower() in ("true", "1")
+    if stream and response_format not in ("json", "text"):
+        return openai_error("stream=true gives text events: use response_format json or text", 400,
+                            param="stream")
     granularities = post.getlist("timestamp_granularities[]") or post.getlist("timestamp_granularities")
     options = {"language": (post.get("language") or None) if task == "transcribe" else None,
                "task": task, "word_timestamps": "word" in granularities,
@@ -256,6 +261,11 @@ async def _openai(request, *, task: str):
         response = openai_error(exc.message, exc.status, param="file")
         for header, value in exc.headers.items():
             response[header] = value
+        return response
+    if stream:
+        response = StreamingHttpResponse(_events(created.pk), content_type=openai_stream.MEDIA_TYPE)
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy must pass each event on as it comes
         return response
     finished = await _wait(created.pk, settings.OPENAI_WAIT_SECONDS)
     if finished is None or finished.status not in TERMINAL:
@@ -284,3 +294,37 @@ async def _wait(pk: int, seconds: float) -> Job | None:
         if found is None or found.status in TERMINAL or asyncio.get_running_loop().time() >= deadline:
             return found
         await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+async def _events(pk: int):
+    """The job's text as OpenAI streams it: a delta whenever more of it is settled, then the
+    whole finished text. Runs until the job has its outcome (the dispatcher's attempts and
+    timeouts bound that); a client that goes away ends it, the job goes on."""
+    text = openai_stream.TextStream()
+    quiet_since = asyncio.get_running_loop().time()
+    while True:
+        job, settled = await sync_to_async(selectors.job_settled_text)(pk)
+        if job is None:
+            yield openai_stream.error("the job was deleted", "job_deleted")
+            return
+        if job.status in TERMINAL:
+            break
+        delta = text.delta(settled)
+        now = asyncio.get_running_loop().time()
+        if delta is not None:
+            yield delta
+            quiet_since = now
+        elif now - quiet_since >= KEEP_ALIVE_SECONDS:
+            yield openai_stream.KEEP_ALIVE
+            quiet_since = now
+        await asyncio.sleep(WAIT_POLL_SECONDS)
+    if job.status != Status.COMPLETED:
+        yield openai_stream.error(job.failure_reason or f"the job {job.status}", "job_failed")
+        return
+    document = await sync_to_async(selectors.job_document)(job)
+    if document is None:
+        yield openai_stream.error("the transcript is missing from storage", "missing_transcript")
+        return
+    for event in text.done(document.get("text", ""), duration=document.get("duration")):
+        yield event
+

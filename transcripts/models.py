@@ -137,6 +137,9 @@ class PartialTranscript(models.Model):
     segments = models.JSONField(default=list)  # [{"id", "start", "end", "text"}], the current run's
     # An earlier run's, shown instead while Job.progress_kept_seconds is set.
     kept_segments = models.JSONField(default=list)
+    # The current run's segments before this point are settled: no later report of the run
+    # changes them (the contract's `segments_from` never decreases). Streams follow these.
+    settled_before = models.FloatField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.job_id} ({len(self.segments)} segments so far)"

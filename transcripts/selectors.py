@@ -314,6 +314,20 @@ def partial_document(job: Job) -> dict[str, Any] | None:
             "segments": segments, "progress": job_progress(job)}
 
 
+def job_settled_text(job_pk: int) -> tuple[Job | None, str]:
+    """The job and the text of its current run that no later report will change (the partial
+    segments before the run's latest `segments_from`): what a stream may send. Not scoped to
+    a person: the caller made the job."""
+    job = Job.objects.filter(pk=job_pk).first()
+    if job is None or job.status in TERMINAL:
+        return job, ""
+    partial = PartialTranscript.objects.filter(job_id=job_pk).first()
+    if partial is None or partial.settled_before is None:
+        return job, ""
+    settled = [s for s in partial.segments if s["start"] < partial.settled_before]
+    return job, " ".join(text for s in settled if (text := s["text"].strip()))
+
+
 # ---------------------------------------------------------------- settings: tokens, webhooks
 
 RECENT_DELIVERIES = 20

@@ -14,7 +14,7 @@ APP = Path(__file__).resolve().parents[2] / "transcripts"
 LAYERS = {
     "models": 0,
     "search": 1, "quality": 1, "exports": 1, "paging": 1, "media_check": 1,
-    "webhook_signing": 1, "webhook_targets": 1, "progress": 1,
+    "webhook_signing": 1, "webhook_targets": 1, "progress": 1, "openai_stream": 1,
     "backends": 2, "selectors": 2, "selectors_admin": 2,
     "live": 3,
     "services": 4,

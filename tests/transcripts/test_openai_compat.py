@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import openai
 import pytest
 from django.urls import reverse
 
 from devtools.servers import REPO, start_web_app
-from tests.conftest import words
+from tests.conftest import SHARED_AUDIO, words
+from tests.media_samples import long_recording
 from transcripts.models import Job
 from transcripts.services.tokens import token_create
 
@@ -83,3 +85,30 @@ def test_a_job_that_takes_longer_answers_202_with_its_url(client, alice, report_
     job = Job.objects.get(owner=alice)
     assert response.json()["url"].endswith(f"/api/v1/jobs/{job.public_id}/")
     assert response.json()["status"] == "in_progress"
+
+
+def test_stream_true_sends_the_text_as_it_is_made(live, tmp_path):
+    """A stock client reads a long recording's text while the rest is transcribed: deltas
+    that only add text, the first well before the end, then the whole text."""
+    client, _ = live
+    shared = SHARED_AUDIO if SHARED_AUDIO.exists() else None
+    recording = long_recording(tmp_path / "talk.flac", minutes=5, shared_audio=shared)  # two windows
+    deltas, done = [], []
+    with open(recording, "rb") as audio:
+        for event in client.audio.transcriptions.create(model="whisper-1", file=audio, stream=True):
+            if event.type == "transcript.text.delta":
+                deltas.append((time.monotonic(), event.delta))
+            elif event.type == "transcript.text.done":
+                done.append((time.monotonic(), event.text))
+    assert len(done) == 1 and len(deltas) >= 2
+    finished_at, text = done[0]
+    assert text == "".join(delta for _, delta in deltas)  # the deltas add up to the text
+    assert words(text).count("section") >= 4 and len(words(text)) > 200
+    assert finished_at - deltas[0][0] >= 2, "the first words came only with the last"
+
+
+def test_stream_true_needs_a_text_format(live, report_wav):
+    client, _ = live
+    with open(report_wav, "rb") as audio, pytest.raises(openai.BadRequestError) as refused:
+        client.audio.transcriptions.create(model="whisper-1", file=audio, stream=True, response_format="srt")
+    assert "stream" in str(refused.value)

@@ -91,10 +91,14 @@ def _apply(job_pk: int, report: ProgressReport, run: int | None) -> bool | None:
                                      progress_at=job.progress_at).update(**fields)
         if not updated:
             return None
-        stored = (partial.segments, partial.kept_segments) if partial else ([], [])
-        if stored != (new_segments, kept_segments):
+        settled = partial.settled_before if partial and run == job.progress_run else None
+        if report.segments_from is not None:
+            settled = max(settled or 0.0, report.segments_from)
+        stored = (partial.segments, partial.kept_segments, partial.settled_before) if partial else ([], [], None)
+        if stored != (new_segments, kept_segments, settled):
             PartialTranscript.objects.update_or_create(
-                job_id=job_pk, defaults={"segments": new_segments, "kept_segments": kept_segments})
+                job_id=job_pk, defaults={"segments": new_segments, "kept_segments": kept_segments,
+                                         "settled_before": settled})
         transaction.on_commit(lambda: live.job_progressed(job_pk))
     return True
 
