@@ -107,8 +107,11 @@ def test_stream_true_sends_the_text_as_it_is_made(live, tmp_path):
     assert finished_at - deltas[0][0] >= 2, "the first words came only with the last"
 
 
-def test_stream_true_needs_a_text_format(live, report_wav):
+def test_stream_errors_reach_a_stock_client(live, report_wav):
     client, _ = live
     with open(report_wav, "rb") as audio, pytest.raises(openai.BadRequestError) as refused:
         client.audio.transcriptions.create(model="whisper-1", file=audio, stream=True, response_format="srt")
     assert "stream" in str(refused.value)
+    with open(report_wav, "rb") as audio, pytest.raises(openai.APIError) as failed:
+        list(client.audio.transcriptions.create(model="whisper-1", file=audio, stream=True, language="fr"))
+    assert "English-only" in str(failed.value)  # the job failed after the stream began
