@@ -4,6 +4,7 @@ records them and the selectors that show them. No database here."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,13 @@ class ProgressReport:
     duration: float | None = None
     segments_from: float | None = None
     segments: list[dict[str, Any]] = field(default_factory=list)
+    # The partial transcript before this no later report changes: a stream's report says it
+    # with `segments_from`; a snapshot (which starts from 0) says it here.
+    settled_before: float | None = None
+
+    @property
+    def settled(self) -> float | None:
+        return self.segments_from if self.settled_before is None else self.settled_before
 
     @classmethod
     def from_event(cls, data: Any) -> ProgressReport:
@@ -58,12 +66,15 @@ class ProgressReport:
 
     @classmethod
     def snapshot(cls, *, stage: str, seconds_done: float, duration: float | None,
-                 segments: list[dict[str, Any]] | None) -> ProgressReport:
+                 segments: list[dict[str, Any]] | None,
+                 settled_before: float | None = None) -> ProgressReport:
         """Where a run stands, whole (the DynamoDB sink): the partial transcript is
         `segments` from the start, or unchanged when the sink has none to give."""
-        return cls.from_event({"stage": stage, "seconds_done": seconds_done, "duration": duration,
-                               "segments_from": None if segments is None else 0.0,
-                               "segments": segments or []})
+        report = cls.from_event({"stage": stage, "seconds_done": seconds_done, "duration": duration,
+                                 "segments_from": None if segments is None else 0.0,
+                                 "segments": segments or []})
+        settled = _number(settled_before, "settled_before", optional=True)
+        return dataclasses.replace(report, settled_before=settled) if segments is not None else report
 
     @classmethod
     def stage_only(cls, stage: str) -> ProgressReport:

@@ -204,6 +204,7 @@ class DynamoDBSink(Sink):
         self.max_partial_bytes = max_partial_bytes
         self.clock = clock
         self.partial: list[dict] = []
+        self.settled_before: float | None = None  # the largest segments_from so far
         self.pending: dict | None = None
         self.truncated = False
         self.last_write: float | None = None
@@ -211,6 +212,8 @@ class DynamoDBSink(Sink):
 
     def send(self, report: dict) -> None:
         self.partial = apply_report(self.partial, report)
+        if report["segments_from"] is not None:
+            self.settled_before = max(self.settled_before or 0.0, report["segments_from"])
         self.pending = report
         if self.due_in() == 0:
             self.flush()
@@ -237,6 +240,8 @@ class DynamoDBSink(Sink):
         progress = {"stage": report["stage"], "seconds_done": _number(report["seconds_done"]),
                     "duration": None if report["duration"] is None else _number(report["duration"]),
                     "updated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        if self.settled_before is not None:  # what no later report changes: streams send it
+            progress["settled_before"] = _number(self.settled_before)
         values: dict[str, Any] = {":progress": progress, ":done": progress["seconds_done"],
                                   **{f":t{i}": s for i, s in enumerate(TERMINAL_STATUSES)}}
         partial = None if self.truncated else json.dumps(self.partial, ensure_ascii=False)

@@ -70,6 +70,9 @@ def test_progress_written_into_the_item_reaches_the_job_page_and_the_api(table, 
     assert submitted.status == Status.PROCESSING
     assert progress["stage"] == "transcribing" and progress["seconds_done"] == 140.0
     assert progress["duration"] == 250.0 and progress["fraction"] == 0.56
+    # What no later report changes (before the item's settled_before): an OpenAI stream sends it.
+    settled = [s["text"] for s in json.loads(FIXTURE["partial_segments"]) if s["start"] < 112.0]
+    assert selectors.job_settled_text(submitted.pk)[1] == " ".join(settled) and len(settled) == 4
 
     client.force_login(alice)
     page = client.get(reverse("job-detail", args=[submitted.public_id])).content.decode()

@@ -233,7 +233,8 @@ def _progress_report(item: dict[str, Any]) -> ProgressReport | None:
         return ProgressReport.snapshot(stage=str(progress.get("stage") or ""),
                                        seconds_done=_plain(progress.get("seconds_done", 0)),
                                        duration=_plain(progress.get("duration")),
-                                       segments=segments)
+                                       segments=segments,
+                                       settled_before=_plain(progress.get("settled_before")))
     except BadReport as exc:
         log.warning("job %s: progress in its item skipped: %s", item.get("job_id"), exc)
         return None

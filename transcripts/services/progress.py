@@ -92,8 +92,8 @@ def _apply(job_pk: int, report: ProgressReport, run: int | None) -> bool | None:
         if not updated:
             return None
         settled = partial.settled_before if partial and run == job.progress_run else None
-        if report.segments_from is not None:
-            settled = max(settled or 0.0, report.segments_from)
+        if report.settled is not None:
+            settled = max(settled or 0.0, report.settled)
         stored = (partial.segments, partial.kept_segments, partial.settled_before) if partial else ([], [], None)
         if stored != (new_segments, kept_segments, settled):
             PartialTranscript.objects.update_or_create(
