@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.transcripts.conftest import make_result, upload
-from transcripts import selectors
+from transcripts import selectors, services
 from transcripts.backends.model_server import Interrupted, ModelServer, Refused, ServerError
 from transcripts.models import Job, Status
 from transcripts.workers.dispatcher import Dispatcher
@@ -66,6 +65,25 @@ class StreamingServer:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """recorded(seconds) → an Event set once the dispatcher has recorded a report of that
+    many seconds done: the test waits on it rather than polling a database that the
+    dispatcher's thread writes to (SQLite's shared in-memory test database locks)."""
+    def watch(seconds: float) -> threading.Event:
+        done = threading.Event()
+        original = services.job_record_progress
+
+        def spy(**kwargs):
+            changed = original(**kwargs)
+            if kwargs["report"].seconds_done == seconds:
+                done.set()
+            return changed
+        monkeypatch.setattr(services, "job_record_progress", spy)
+        return done
+    return watch
 
 
 @pytest.fixture
@@ -129,18 +147,17 @@ def test_a_bad_report_or_a_failing_callback_never_stops_the_transcription(serve)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_dispatcher_records_the_progress_and_the_result_replaces_it(serve, client, alice, report_wav):
+def test_the_dispatcher_records_the_progress_and_the_result_replaces_it(serve, recorded, client, alice,
+                                                                      report_wav):
     result = make_result("And so my fellow Americans.")
     server = serve([*STREAM[:-1], json.dumps({"event": "result", "result": result})])
     server.release = threading.Event()
     job = upload(client, alice, report_wav)
+    last_report = recorded(250.0)
     worker = threading.Thread(target=Dispatcher(container_url=server.url).step)
     worker.start()
     try:
-        deadline = time.monotonic() + 30
-        while Job.objects.get(pk=job.pk).progress_seconds != 250.0:  # the stream's last report
-            assert time.monotonic() < deadline, "the reports were not recorded"
-            time.sleep(0.05)
+        assert last_report.wait(30), "the reports were not recorded"
         running = Job.objects.get(pk=job.pk)
         progress = selectors.job_progress(running)
         assert running.status == Status.PROCESSING and progress["stage"] == "transcribing"
@@ -152,3 +169,36 @@ def test_the_dispatcher_records_the_progress_and_the_result_replaces_it(serve, c
     job.refresh_from_db()
     assert job.status == Status.COMPLETED and job.transcript_text == "And so my fellow Americans."
     assert selectors.partial_segments(job) is None and selectors.job_progress(job) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_broken_mid_way_keeps_its_progress_on_show_until_the_next_run_passes_it(
+        serve, recorded, client, alice, report_wav):
+    job = upload(client, alice, report_wav)
+    broken = serve(STREAM[:6] + [STREAM[-1]], cut_before_last=True)  # 140 s, then the server dies
+    Dispatcher(container_url=broken.url).step()
+    first = Job.objects.get(pk=job.pk)
+    progress = selectors.job_progress(first)
+    assert first.status == Status.QUEUED and progress["seconds_done"] == 140.0
+    assert progress["note"].startswith("Starting again from the beginning: the model server stopped")
+    assert [s["text"] for s in selectors.partial_segments(first)] == RUN[5]["partial_after"]
+
+    result = make_result("And so my fellow Americans.")
+    again = serve([*STREAM[:4], json.dumps({"event": "result", "result": result})])  # up to 58 s
+    again.release = threading.Event()
+    Job.objects.filter(pk=job.pk).update(lease_until=None)  # skip the back-off wait
+    new_runs_last = recorded(58.0)
+    worker = threading.Thread(target=Dispatcher(container_url=again.url).step)
+    worker.start()
+    try:
+        assert new_runs_last.wait(30), "the new run's reports were not recorded"
+        running = Job.objects.get(pk=job.pk)
+        progress = selectors.job_progress(running)
+        assert running.status == Status.PROCESSING and progress["seconds_done"] == 140.0  # not back
+        assert progress["note"].startswith("Starting again from the beginning")
+        assert [s["text"] for s in selectors.partial_segments(running)] == RUN[5]["partial_after"]
+    finally:
+        again.release.set()
+        worker.join(30)
+    job.refresh_from_db()
+    assert job.status == Status.COMPLETED and selectors.job_progress(job) is None
