@@ -13,6 +13,7 @@ from .errors import InputError
 TASKS = ("transcribe", "translate")
 MAX_BEAM_SIZE = 10
 MAX_PROMPT_CHARS = 1000
+MAX_SPEAKERS = 20
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$|^(haw|yue)$")
@@ -32,15 +33,27 @@ class TranscribeOptions:
     beam_size: int = 5
     temperature: float | None = None  # None: Whisper's fallback schedule 0.0, 0.2, ... 1.0
     batch_size: int | None = None  # None: the server decides by duration; 0: sequential
+    # Speakers (who speaks when): segments[].speaker, words[].speaker and a speakers list.
+    diarize: bool = False
+    speakers: int | None = None  # exactly this many; None: found, within min..max if given
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    channels_as_speakers: bool = False  # each channel of the recording is one speaker
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def wants_speakers(self) -> bool:
+        return self.diarize or self.channels_as_speakers
 
 
 _FIELDS = {f.name for f in dataclasses.fields(TranscribeOptions)}
 # Aliases callers of other Whisper services already use.
 _ALIASES = {"lang": "language", "prompt": "initial_prompt", "word_timestamp": "word_timestamps",
-            "vad": "vad_filter", "beam": "beam_size"}
+            "vad": "vad_filter", "beam": "beam_size", "diarization": "diarize",
+            "num_speakers": "speakers"}
+_COUNTS = ("speakers", "min_speakers", "max_speakers")
 
 
 def parse_custom_attributes(header: str | None) -> TranscribeOptions:
@@ -100,7 +113,27 @@ def options_from_mapping(raw: dict) -> TranscribeOptions:
         if value is None or (isinstance(value, str) and value.strip() == ""):
             continue
         values[key] = _CONVERTERS[key](key, value)
-    return TranscribeOptions(**values)
+    return TranscribeOptions(**_with_speakers(values))
+
+
+def _with_speakers(values: dict) -> dict:
+    """A speaker count turns diarization on; counts that contradict each other, or the
+    channels (which are the speakers), are refused."""
+    counts = [name for name in _COUNTS if values.get(name) is not None]
+    if not counts:
+        return values
+    if values.get("channels_as_speakers"):
+        raise InputError(f"{counts[0]} cannot be given with channels_as_speakers: each channel "
+                         "is one speaker", code="bad_option")
+    if values.get("diarize") is False:
+        raise InputError(f"{counts[0]} needs diarize=true (or leave diarize out)", code="bad_option")
+    if values.get("speakers") is not None and len(counts) > 1:
+        raise InputError("give either speakers (an exact count) or min_speakers and max_speakers "
+                         "(a range), not both", code="bad_option")
+    low, high = values.get("min_speakers"), values.get("max_speakers")
+    if low is not None and high is not None and low > high:
+        raise InputError(f"min_speakers ({low}) is more than max_speakers ({high})", code="bad_option")
+    return {**values, "diarize": True}
 
 
 def _language(name: str, value) -> str | None:
@@ -160,4 +193,9 @@ _CONVERTERS = {
     "beam_size": lambda n, v: _number(n, v, int, 1, MAX_BEAM_SIZE),
     "temperature": lambda n, v: _number(n, v, float, 0.0, 1.0),
     "batch_size": lambda n, v: _number(n, v, int, 0, 64),
+    "diarize": _bool,
+    "speakers": lambda n, v: _number(n, v, int, 1, MAX_SPEAKERS),
+    "min_speakers": lambda n, v: _number(n, v, int, 1, MAX_SPEAKERS),
+    "max_speakers": lambda n, v: _number(n, v, int, 1, MAX_SPEAKERS),
+    "channels_as_speakers": _bool,
 }

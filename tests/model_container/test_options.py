@@ -67,3 +67,30 @@ def test_values_are_percent_decoded_so_names_in_any_script_arrive_intact():
 def test_a_value_that_is_not_percent_encoded_utf8_is_refused_with_its_name():
     with pytest.raises(InputError, match="initial_prompt.*percent-encoded UTF-8"):
         parse_custom_attributes("initial_prompt=%FF%FE")
+
+
+def test_speaker_options_from_the_header_and_from_json():
+    assert parse_custom_attributes("diarize=true") == TranscribeOptions(diarize=True)
+    assert parse_custom_attributes("speakers=2") == TranscribeOptions(diarize=True, speakers=2)
+    assert parse_custom_attributes("num_speakers=3;diarization=yes").speakers == 3
+    ranged = options_from_mapping({"min_speakers": 2, "max_speakers": "4"})
+    assert (ranged.diarize, ranged.min_speakers, ranged.max_speakers) == (True, 2, 4)
+    channels = parse_custom_attributes("channels_as_speakers=true")
+    assert channels.channels_as_speakers and channels.wants_speakers and not channels.diarize
+    assert not TranscribeOptions().wants_speakers
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"speakers": "0"}, "speakers must be between 1 and 20"),
+    ({"max_speakers": 21}, "max_speakers must be between 1 and 20"),
+    ({"min_speakers": "two"}, "min_speakers must be a number"),
+    ({"diarize": "sometimes"}, "diarize must be true or false"),
+    ({"speakers": 2, "max_speakers": 3}, "give either speakers (an exact count) or min_speakers"),
+    ({"min_speakers": 3, "max_speakers": 2}, "min_speakers (3) is more than max_speakers (2)"),
+    ({"speakers": 2, "diarize": False}, "speakers needs diarize=true"),
+    ({"speakers": 2, "channels_as_speakers": True}, "each channel is one speaker"),
+])
+def test_speaker_counts_that_cannot_be_met_are_refused(raw, message):
+    with pytest.raises(InputError) as caught:
+        options_from_mapping(raw)
+    assert message in caught.value.message and caught.value.status == 400
