@@ -405,10 +405,12 @@ def test_a_partial_transcript_too_big_for_the_item_is_left_out_and_marked(jobs_t
 class Recording(Sink):
     def __init__(self, delay: float = 0.0):
         self.reports: list[dict] = []
+        self.times: list[tuple[float, dict]] = []  # when each report arrived
         self.closed = False
         self.delay = delay
 
     def send(self, report: dict) -> None:
+        self.times.append((time.monotonic(), report))
         time.sleep(self.delay)
         self.reports.append(report)
 
@@ -438,6 +440,29 @@ def test_a_sink_that_fails_or_dawdles_changes_nothing_in_the_transcription(engin
     assert "Broken failed (ConnectionError: the sink is gone)" in caplog.text
     assert_forward_only(recording.reports)
     said = words(" ".join(s["text"] for s in partial_transcript(recording.reports)))
+    assert similarity(said, words(result["text"])) >= 0.95
+
+
+def test_batched_decoding_reports_each_batch_as_it_is_decoded(engine_settings, long_speech):
+    engine, settings = engine_settings
+    recording = Recording()
+    progress = Progress([recording])
+    result = transcribe_file(str(long_speech), TranscribeOptions(temperature=0.0, batch_size=2),
+                             engine, settings, progress)
+    progress.close()
+    assert progress.join(10)
+    assert result["options"]["batch_size"] == 2
+    reports = recording.reports
+    assert_forward_only(reports)
+    # Within a window, the segments of its first batch are reported a batch's decoding
+    # before the others: not all at the window's end. (A window's last report is the
+    # stitched one, which comes after its second passes.)
+    tentative = [(at, r) for (at, r), (_, later) in zip(recording.times, recording.times[1:])
+                 if r["segments_from"] is not None and r["segments_from"] == later["segments_from"]]
+    gaps = [b - a for (a, ra), (b, rb) in zip(tentative, tentative[1:])
+            if ra["segments_from"] == rb["segments_from"]]
+    assert max(gaps) > 0.3, gaps
+    said = words(" ".join(s["text"] for s in partial_transcript(reports)))
     assert similarity(said, words(result["text"])) >= 0.95
 
 

@@ -77,7 +77,8 @@ class Engine(Protocol):
         next window); an engine that cannot stop early decodes everything. `on_segment`:
         called with each segment as soon as the engine has it (in the audio's seconds; the
         callee copies what it keeps, the engine may change the segment later), before the
-        engine goes on; an engine that decodes everything at once calls it at the end.
+        engine goes on (faster-whisper batched: a batch at a time); an engine that decodes
+        everything at once calls it at the end.
         What it raises ends the transcription."""
 
 

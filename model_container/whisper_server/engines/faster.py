@@ -76,10 +76,12 @@ class FasterWhisperEngine:
             pieces, info = self.batched.transcribe(
                 audio, batch_size=batch_size, without_timestamps=True,
                 chunk_length=BATCH_CHUNK_SECONDS, clip_timestamps=clips(speech), **common)
-            result = [sentence for piece in pieces for sentence in sentences(_segment(piece))]
-            if on_segment is not None:  # all at once, at the end
-                for segment in result:
-                    on_segment(segment)
+            result = []
+            for piece in pieces:  # decoding runs here, a batch of clips at a time
+                for sentence in sentences(_segment(piece)):
+                    result.append(sentence)
+                    if on_segment is not None:
+                        on_segment(sentence)
         else:
             found, info = self.model.transcribe(audio, **common)
             result = []
