@@ -285,8 +285,8 @@ _tables_lock = threading.Lock()
 
 
 def dynamodb_table(name: str, region: str | None) -> Any:
-    """The boto3 Table, made once per process (boto3's clients are thread-safe; making
-    them is not, and takes a while)."""
+    """The boto3 Table, made once per process, from a session of its own (boto3's clients
+    are thread-safe; making them from one session in several threads is not)."""
     with _tables_lock:
         if (name, region) not in _tables:
             import boto3
@@ -294,6 +294,6 @@ def dynamodb_table(name: str, region: str | None) -> Any:
 
             config = Config(connect_timeout=3, read_timeout=5,
                             retries={"max_attempts": 3, "mode": "standard"})
-            _tables[(name, region)] = boto3.resource("dynamodb", region_name=region,
-                                                     config=config).Table(name)
+            _tables[(name, region)] = boto3.session.Session().resource(
+                "dynamodb", region_name=region, config=config).Table(name)
         return _tables[(name, region)]
