@@ -75,7 +75,6 @@ class Progress:
     def __init__(self, sinks: Iterable[Sink]):
         self._feeds = [_Feed(sink) for sink in sinks]
         self._lock = threading.Lock()
-        self._stage = WAITING
         self._seconds_done = 0.0
         self._duration: float | None = None
         self._segments_from: float | None = None
@@ -121,7 +120,6 @@ class Progress:
             # Forward-only: seconds_done and segments_from never go back. A report that
             # would replace segments before the last segments_from keeps those and adds
             # only its segments from there on (never twice the same stretch).
-            self._stage = stage
             self._seconds_done = max(self._seconds_done, round(seconds_done, 3))
             if segments_from is not None:
                 if self._segments_from is not None and segments_from < self._segments_from:
