@@ -41,6 +41,7 @@ class Probe:
     format_name: str
     duration: float | None  # what the container claims; a lying header can make it wrong
     audio_codec: str
+    channels: int = 1  # of the first audio stream (the one that is decoded)
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,15 @@ def probe(path: str, *, max_seconds: float) -> Probe:
             f"the audio is {duration:.0f} seconds long; the limit is {max_seconds:.0f} seconds",
             code="audio_too_long")
     return Probe(format_name=fmt.get("format_name", ""), duration=duration,
-                 audio_codec=audio[0].get("codec_name", ""))
+                 audio_codec=audio[0].get("codec_name", ""),
+                 channels=max(1, int(_float(audio[0].get("channels")) or 1)))
 
 
 def decode_windows(path: str, *, window_seconds: float, max_seconds: float,
-                   on_decoded: Callable[[np.ndarray], None] | None = None) -> WindowReader:
+                   on_decoded: Callable[[np.ndarray], None] | None = None,
+                   channel: int | None = None) -> WindowReader:
     return WindowReader(path, window_seconds=window_seconds, max_seconds=max_seconds,
-                        on_decoded=on_decoded)
+                        on_decoded=on_decoded, channel=channel)
 
 
 class WindowReader:
@@ -99,11 +102,14 @@ class WindowReader:
     ffmpeg's output is read on a thread up to a window ahead, so that the next window is
     decoded while the engine transcribes this one; `on_decoded` sees every block of
     samples (float32) there, in order, before any window that holds them is handed out.
+    `channel`: only that channel of the audio (0 = the first), instead of all mixed down.
     """
 
     def __init__(self, path: str, *, window_seconds: float, max_seconds: float,
-                 on_decoded: Callable[[np.ndarray], None] | None = None):
+                 on_decoded: Callable[[np.ndarray], None] | None = None,
+                 channel: int | None = None):
         self.path = path
+        self.channel = channel
         self.on_decoded = on_decoded
         self.window = int(window_seconds * SAMPLE_RATE)
         self.max_samples = int(max_seconds * SAMPLE_RATE)
@@ -125,9 +131,10 @@ class WindowReader:
 
     def __iter__(self) -> Iterator[Window]:
         with tempfile.TemporaryFile() as errors:
+            mono = ["-ac", "1"] if self.channel is None else ["-af", f"pan=mono|c0=c{int(self.channel)}"]
             process = subprocess.Popen(
                 ["ffmpeg", "-nostdin", "-v", "error", *INPUT_LIMITS, "-i", self.path, "-map", "0:a:0",
-                 "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"],
+                 *mono, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"],
                 stdout=subprocess.PIPE, stderr=errors,
             )
             _widen_pipe(process.stdout)

@@ -23,7 +23,7 @@ from typing import Any
 
 log = logging.getLogger("whisper_server")
 
-WAITING, TRANSCRIBING = "waiting", "transcribing"
+WAITING, TRANSCRIBING, FINDING_SPEAKERS = "waiting", "transcribing", "finding_speakers"
 TERMINAL_STATUSES = ("completed", "failed", "expired")  # the job item's; the first one wins
 # The attributes of the job item the container writes (and the condition reads): the CDK
 # app limits the endpoint role's dynamodb:UpdateItem to these.
@@ -94,6 +94,13 @@ class Progress:
         """`seconds_done` of the audio are transcribed; the partial transcript from
         `segments_from` on is now `segments` (None: unchanged)."""
         self._report(TRANSCRIBING, seconds_done, segments_from, segments)
+
+    def finding_speakers(self) -> None:
+        """Every window is transcribed; who speaks when is being worked out (the last stage
+        of a request that asked for speakers). The partial transcript stays as it is."""
+        with self._lock:
+            done = self._duration if self._duration is not None else self._seconds_done
+        self._report(FINDING_SPEAKERS, done, None, [])
 
     def abandon(self) -> None:
         """The next report raises Abandoned (in the transcription's thread)."""

@@ -230,7 +230,7 @@ def speaker_id(number: int) -> str:
 class Attributed:
     """A segment with its speaker, and its words' speakers (one for each of its words)."""
     segment: Segment
-    speaker: str | None
+    speaker: str
     word_speakers: list[str] = dataclasses.field(default_factory=list)
 
 
@@ -240,9 +240,9 @@ def assign(segments: list[Segment], runs: list[_Run]) -> tuple[list[Attributed],
     with their speakers, and the speakers list (id, label, seconds of talk)."""
     starts = [run.start for run in runs]
 
-    def nearest(start: float, end: float) -> str | None:
-        if not runs:
-            return None
+    def nearest(start: float, end: float) -> str:
+        if not runs:  # no word long enough to embed: one speaker
+            return speaker_id(0)
         middle = (start + end) / 2
         at = bisect.bisect_right(starts, middle) - 1
         candidates = [i for i in (at, at + 1) if 0 <= i < len(runs)]
@@ -255,11 +255,10 @@ def assign(segments: list[Segment], runs: list[_Run]) -> tuple[list[Attributed],
         if not words:
             result.append(Attributed(segment, nearest(segment.start, segment.end)))
             continue
-        result += _split(segment, [nearest(w.start, w.end) or speaker_id(0) for w in words])
+        result += _split(segment, [nearest(w.start, w.end) for w in words])
     talk: dict[str, float] = {}
     for item in result:
-        if item.speaker:
-            talk[item.speaker] = talk.get(item.speaker, 0.0) + max(0.0, item.segment.end - item.segment.start)
+        talk[item.speaker] = talk.get(item.speaker, 0.0) + max(0.0, item.segment.end - item.segment.start)
     listing = [{"id": name, "label": f"Speaker {name[1:]}", "seconds": round(talk[name], 1)}
                for name in sorted(talk, key=lambda n: int(n[1:]))]
     return result, listing

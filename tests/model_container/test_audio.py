@@ -68,3 +68,18 @@ def test_probe_reports_what_the_container_claims(tmp_path):
     ffmpeg("-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "3", "-c:a", "libopus", str(path))
     info = probe(str(path), max_seconds=60)
     assert info.audio_codec == "opus" and info.duration == pytest.approx(3.0, abs=0.1)
+
+
+def test_one_channel_of_a_stereo_recording_is_decoded_on_its_own(tmp_path):
+    path = tmp_path / "call.wav"  # a tone on the left, silence on the right
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000", "-f", "lavfi", "-i",
+           "anullsrc=r=16000:cl=mono", "-filter_complex", "[0:a][1:a]join=inputs=2:channel_layout=stereo",
+           "-t", "3", str(path))
+    assert probe(str(path), max_seconds=60).channels == 2
+    left, right = (np.concatenate([w.samples for w in decode_windows(str(path), window_seconds=30,
+                                                                     max_seconds=60, channel=c)])
+                   for c in (0, 1))
+    assert len(left) == len(right) == 3 * SAMPLE_RATE
+    assert np.abs(left).max() > 0.1 and np.abs(right).max() == 0.0  # sine: amplitude 1/8
+    mixed = np.concatenate([w.samples for w in decode_windows(str(path), window_seconds=30, max_seconds=60)])
+    assert 0.0 < np.abs(mixed).max() < np.abs(left).max()

@@ -237,3 +237,31 @@ def test_the_tracker_keeps_embeddings_not_audio():
     tracker.add(window, 50.0, [segment])  # the window starts 50 s into the recording
     assert [(r.start, r.end) for r in tracker.runs] == [(60.0, 61.0)]
     assert tracker.embeddings.nbytes == 256 * 4
+
+
+def test_finding_speakers_is_reported_as_the_last_stage_with_all_audio_done():
+    import json
+
+    import jsonschema
+
+    from tests.conftest import REPO
+    from whisper_server.progress import Progress, Sink
+
+    class Recording(Sink):
+        def __init__(self):
+            self.reports = []
+
+        def send(self, report):
+            self.reports.append(report)
+
+    schema = json.loads((REPO / "contracts/container/progress/event.schema.json").read_text())
+    recording = Recording()
+    progress = Progress([recording])
+    progress.transcribing(30.0)
+    progress.segments(25.0, 0.0, [{"id": 0, "start": 1.0, "end": 2.0, "text": "Hello."}])
+    progress.finding_speakers()
+    progress.close()
+    assert progress.join(5)
+    last = recording.reports[-1]
+    jsonschema.validate(last, schema)
+    assert (last["stage"], last["seconds_done"], last["segments_from"]) == ("finding_speakers", 30.0, None)
