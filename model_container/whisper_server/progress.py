@@ -98,9 +98,7 @@ class Progress:
     def finding_speakers(self) -> None:
         """Every window is transcribed; who speaks when is being worked out (the last stage
         of a request that asked for speakers). The partial transcript stays as it is."""
-        with self._lock:
-            done = self._duration if self._duration is not None else self._seconds_done
-        self._report(FINDING_SPEAKERS, done, None, [])
+        self._report(FINDING_SPEAKERS, self._seconds_done, None, [])
 
     def abandon(self) -> None:
         """The next report raises Abandoned (in the transcription's thread)."""

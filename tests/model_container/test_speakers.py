@@ -239,7 +239,7 @@ def test_the_tracker_keeps_embeddings_not_audio():
     assert tracker.embeddings.nbytes == 256 * 4
 
 
-def test_finding_speakers_is_reported_as_the_last_stage_with_all_audio_done():
+def test_finding_speakers_is_reported_as_the_last_stage_after_all_audio_is_done():
     import json
 
     import jsonschema
@@ -258,7 +258,7 @@ def test_finding_speakers_is_reported_as_the_last_stage_with_all_audio_done():
     recording = Recording()
     progress = Progress([recording])
     progress.transcribing(30.0)
-    progress.segments(25.0, 0.0, [{"id": 0, "start": 1.0, "end": 2.0, "text": "Hello."}])
+    progress.segments(30.0, 0.0, [{"id": 0, "start": 1.0, "end": 2.0, "text": "Hello."}])
     progress.finding_speakers()
     progress.close()
     assert progress.join(5)
