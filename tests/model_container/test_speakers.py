@@ -265,3 +265,41 @@ def test_finding_speakers_is_reported_as_the_last_stage_after_all_audio_is_done(
     last = recording.reports[-1]
     jsonschema.validate(last, schema)
     assert (last["stage"], last["seconds_done"], last["segments_from"]) == ("finding_speakers", 30.0, None)
+
+
+def _result(*segments):
+    return {"segments": [{"id": i, "start": s, "end": e, "text": t, "avg_logprob": p, "no_speech_prob": 0.0,
+                          "compression_ratio": 1.0, "words": [{"word": t, "start": s, "end": e, "probability": 0.9}]}
+                         for i, (s, e, t, p) in enumerate(segments)]}
+
+
+def test_channels_are_merged_in_time_order_and_speech_on_both_is_kept_once():
+    left = _result((0.0, 2.0, "Hello, this is Ann.", -0.2), (6.0, 8.0, "Fine, thanks.", -0.2),
+                   (10.0, 12.0, "Bleed from Bob.", -0.9))
+    right = _result((2.5, 5.0, "Hi Ann, how are you?", -0.3), (10.1, 12.0, "Bleed from Bob!", -0.1))
+    segments, listing = speakers.merge_channels([left, right])
+    assert [(s["id"], s["speaker"], s["text"]) for s in segments] == [
+        (0, "S1", "Hello, this is Ann."), (1, "S2", "Hi Ann, how are you?"), (2, "S1", "Fine, thanks."),
+        (3, "S2", "Bleed from Bob!")]
+    assert all(w["speaker"] == s["speaker"] for s in segments for w in s["words"])
+    assert listing == [{"id": "S1", "label": "Channel 1", "seconds": 4.0, "channel": 0},
+                       {"id": "S2", "label": "Channel 2", "seconds": 4.4, "channel": 1}]
+
+
+def test_each_channel_pass_reports_its_share_of_the_work():
+    calls = []
+
+    class Progress:
+        def transcribing(self, duration):
+            calls.append(("transcribing", duration))
+
+        def segments(self, done, segments_from, segments):
+            calls.append((done, segments_from, segments))
+
+    for channel in (0, 1):
+        passing = speakers.ChannelProgress(Progress(), channel, 2, 60.0)
+        passing.transcribing(60.0)
+        passing.segments(30.0, 0.0, [{"id": 0}])
+        passing.segments(60.0, 30.0, [])
+    assert calls == [("transcribing", 60.0), (15.0, None, []), (30.0, None, []), (45.0, None, []),
+                     (60.0, None, [])]
