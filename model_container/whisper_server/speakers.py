@@ -28,6 +28,8 @@ SAMPLE_RATE = 16000
 MAX_RUN_SECONDS = 3.0
 # A pause this long between two words starts a new run (and may be a change of speaker).
 MAX_GAP_SECONDS = 0.5
+# A run is also cut where the VAD hears a pause; a piece shorter than this is left out.
+MIN_PIECE_SECONDS = 0.25
 # Automatic count: clusters whose average cosine distance is below this are one speaker.
 # Measured on dialogues of 2 to 4 people (benchmarks/bench_speakers.py's voices): 0.42 to
 # 0.44 found every count; 0.41 split the noisy 1961 recording in two, 0.45 merged the
@@ -72,13 +74,19 @@ class SpeakerTracker:
         self._embeddings: list[np.ndarray] = []
         self.embed_seconds = 0.0
 
-    def add(self, samples: np.ndarray, offset: float, segments: list[Segment]) -> None:
+    def add(self, samples: np.ndarray, offset: float, segments: list[Segment],
+            voiced: list[tuple[float, float]] | None = None) -> None:
         """A window's 16 kHz samples (starting at `offset` seconds into the recording) and
-        the segments kept from it, with word timings, in the recording's seconds."""
+        the segments kept from it, with word timings, in the recording's seconds.
+        `voiced`: where the VAD hears words, in the window's seconds: a run is cut at
+        every pause it holds (Whisper's word times run on across a pause, so a turn's last
+        word and the next turn's first one can end up in one run)."""
         import time
 
         started = time.perf_counter()
         runs = word_runs(segments)
+        if voiced:
+            runs = within_voice(runs, [(offset + start, offset + end) for start, end in voiced])
         pieces, kept = [], []
         for start, end in runs:
             first = max(0, int(round((start - offset) * SAMPLE_RATE)))
@@ -132,6 +140,18 @@ def word_runs(segments: list[Segment]) -> list[tuple[float, float]]:
                 group = []
         runs += _cut(group)
     return runs
+
+
+def within_voice(runs: list[tuple[float, float]], voiced: list[tuple[float, float]]
+                 ) -> list[tuple[float, float]]:
+    """Each run as the stretches of it where the VAD hears speech (at least MIN_PIECE_SECONDS
+    each); a run where it hears none stays as it is."""
+    result = []
+    for start, end in runs:
+        pieces = [(max(start, s), min(end, e)) for s, e in voiced if e > start and s < end]
+        pieces = [(s, e) for s, e in pieces if e - s >= MIN_PIECE_SECONDS]
+        result += pieces or [(start, end)]
+    return result
 
 
 def _cut(words: list[Word]) -> list[tuple[float, float]]:

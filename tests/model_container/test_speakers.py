@@ -303,3 +303,9 @@ def test_each_channel_pass_reports_its_share_of_the_work():
         passing.segments(60.0, 30.0, [])
     assert calls == [("transcribing", 60.0), (15.0, None, []), (30.0, None, []), (45.0, None, []),
                      (60.0, None, [])]
+
+
+def test_a_run_is_cut_where_the_vad_hears_a_pause():
+    runs = [(10.0, 13.0), (20.0, 21.0)]
+    voiced = [(9.0, 11.2), (11.5, 11.6), (11.9, 14.0)]  # a 0.1 s blip between two pauses
+    assert speakers.within_voice(runs, voiced) == [(10.0, 11.2), (11.9, 13.0), (20.0, 21.0)]
