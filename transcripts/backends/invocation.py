@@ -11,7 +11,8 @@ from urllib.parse import quote
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 CUSTOM_ATTRIBUTES_MAX_CHARS = 1024  # SageMaker's limit, visible US-ASCII only
 _ERROR_IN_TEXT = re.compile(r'"error":\s*"((?:[^"\\]|\\.)*)"')
-_OPTIONS = ("language", "task", "word_timestamps", "initial_prompt")
+_OPTIONS = ("language", "task", "word_timestamps", "initial_prompt", "diarize", "speakers",
+            "min_speakers", "max_speakers", "channels_as_speakers")
 
 
 def custom_attributes(options: dict[str, Any], *, job_id: str | None = None) -> str:

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from transcripts import exports, selectors, services
 from transcripts.backends import get_backend
 from transcripts.backends.s3_objects import download_s3_object
+from transcripts.forms import speaker_options
 from transcripts.media_check import NotAudio, check_audio
 from transcripts.models import TERMINAL, Job, Status
 from transcripts.workers import steps
@@ -30,6 +31,13 @@ class Command(BaseCommand):
         parser.add_argument("--language", help="language code, e.g. en or fr (default: detect)")
         parser.add_argument("--task", choices=["transcribe", "translate"], default="transcribe")
         parser.add_argument("--word-timestamps", action="store_true")
+        speakers = parser.add_argument_group("speakers (who speaks when)")
+        speakers.add_argument("--diarize", action="store_true", help="find who speaks")
+        speakers.add_argument("--speakers", type=int, metavar="N", help="exactly N speakers")
+        speakers.add_argument("--min-speakers", type=int, metavar="N", help="at least N speakers")
+        speakers.add_argument("--max-speakers", type=int, metavar="N", help="at most N speakers")
+        speakers.add_argument("--channels-as-speakers", action="store_true",
+                              help="each channel is one speaker (a stereo call, two microphones)")
         parser.add_argument("--user", help="owner of the jobs (default: the first admin)")
         parser.add_argument("--wait", action="store_true", help="wait and print the transcripts")
         parser.add_argument("--format", choices=list(exports.FORMATS), default="txt")
@@ -39,8 +47,15 @@ class Command(BaseCommand):
                timeout, **options):
         if not files and not s3_uri:
             raise CommandError("give at least one file or --s3-uri")
+        try:
+            speakers = speaker_options(
+                diarize=options["diarize"], speakers=options["speakers"], min_speakers=options["min_speakers"],
+                max_speakers=options["max_speakers"], channels_as_speakers=options["channels_as_speakers"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         owner = self._owner(user)
-        job_options = {"language": language or None, "task": task, "word_timestamps": word_timestamps}
+        job_options = {"language": language or None, "task": task, "word_timestamps": word_timestamps,
+                       **speakers}
         jobs = [self._submit_file(owner, Path(f), job_options) for f in files]
         jobs += [self._submit_s3(owner, uri, job_options) for uri in s3_uri]
         for job in jobs:
