@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import exports, openai_stream, selectors, services
-from .forms import UploadForm
+from .forms import UploadForm, speaker_options
 from .models import TERMINAL, Job, Status
 from .paging import page_of
 from .services import UploadRefused
@@ -171,18 +171,24 @@ def job(request, public_id):
     return JsonResponse(job_json(request, found))
 
 
-@api_view("GET", params=("format",))
+@api_view("GET", params=("format", "max_line_width", "max_line_count"))
 def transcript(request, public_id):
     found = selectors.job_for_user(request.user, public_id)
     fmt = request.GET.get("format", "json")
     if fmt not in exports.FORMATS:
         return error(f"format must be one of {', '.join(exports.FORMATS)}", 400)
+    try:
+        subtitles = exports.SubtitleOptions.parse(request.GET.get("max_line_width"),
+                                                  request.GET.get("max_line_count"))
+    except ValueError as exc:
+        return error(str(exc), 400)
     document = selectors.job_document(found)
     if document is None and found.status not in TERMINAL:
         document = selectors.partial_document(found)  # the segments made so far, marked partial
     if document is None:
         return error(f"the transcript is not ready: the job is {found.status}", 409)
-    response = HttpResponse(exports.render(document, fmt), content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
+    response = HttpResponse(exports.render(document, fmt, subtitles),
+                            content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
     if document.get("partial"):
         response["Transcript-Partial"] = "true"  # for the formats that cannot say so themselves
     return response
@@ -203,7 +209,10 @@ def openapi(request):
 
 # ---------------------------------------------------------------------- OpenAI-compatible
 
-OPENAI_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+OPENAI_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
+# Fields of OpenAI's request that name speakers by samples of their voices: not offered yet.
+KNOWN_SPEAKERS = ("known_speaker_names[]", "known_speaker_names", "known_speaker_references[]",
+                  "known_speaker_references")
 
 
 def _no_view(request: HttpRequest) -> HttpResponse:
@@ -252,9 +261,13 @@ async def _openai(request, *, task: str):
         return openai_error("stream=true gives text events: use response_format json or text", 400,
                             param="stream")
     granularities = post.getlist("timestamp_granularities[]") or post.getlist("timestamp_granularities")
+    try:
+        speakers = _openai_speakers(post, response_format, task)
+    except ValueError as exc:
+        return openai_error(str(exc), 400)
     options = {"language": (post.get("language") or None) if task == "transcribe" else None,
                "task": task, "word_timestamps": "word" in granularities,
-               "initial_prompt": (post.get("prompt") or "").strip()[:1000] or None}
+               "initial_prompt": (post.get("prompt") or "").strip()[:1000] or None, **speakers}
     try:
         created = await sync_to_async(services.job_accept_upload)(owner=user, upload=files["file"], options=options)
     except UploadRefused as exc:
@@ -285,6 +298,34 @@ async def _openai(request, *, task: str):
         document = {**document, "options": {**document.get("options", {}), "task": "translate"}}
     return HttpResponse(exports.render(document, response_format),
                         content_type=f"{exports.FORMATS[response_format]}; charset=utf-8")
+
+
+def _openai_speakers(post, response_format: str, task: str) -> dict:
+    """Speakers on the OpenAI-compatible endpoint: asked for as OpenAI asks (response_format
+    diarized_json, or a model whose name says "diarize"), or with our own fields (diarize,
+    speakers, min_speakers, max_speakers, channels_as_speakers), which a stock client sends
+    in `extra_body`."""
+    if any(post.get(field) for field in KNOWN_SPEAKERS):
+        raise ValueError("known_speaker_names and known_speaker_references are not supported: "
+                         "name the speakers on the transcript page or in the API instead")
+    diarized = response_format == "diarized_json"
+    if diarized and task != "transcribe":
+        raise ValueError("response_format diarized_json is for transcriptions, not translations")
+
+    def count(name: str) -> int | None:
+        raw = (post.get(name) or "").strip()
+        if not raw:
+            return None
+        if not raw.isdigit():
+            raise ValueError(f"{name} must be a whole number")
+        return int(raw)
+
+    def flag(name: str) -> bool:
+        return (post.get(name) or "").strip().lower() in ("true", "1", "yes", "on")
+
+    wanted = diarized or "diarize" in (post.get("model") or "").lower() or flag("diarize")
+    return speaker_options(diarize=wanted, speakers=count("speakers"), min_speakers=count("min_speakers"),
+                           max_speakers=count("max_speakers"), channels_as_speakers=flag("channels_as_speakers"))
 
 
 async def _wait(pk: int, seconds: float) -> Job | None:

@@ -103,6 +103,7 @@ def job_detail(request, public_id):
     number, total, segments = window
     return render(request, "transcripts/job_detail.html", {
         "job": job, "formats": list(exports.FORMATS), "version": number, "segments": segments,
+        "subtitles": exports.SubtitleOptions(),
         "versions": selectors.transcript_versions(job),
         "changes": selectors.changes_against_machine(job) if number else [],
         "transcript": {"version": number, "total": total, "segments": segments,
@@ -182,15 +183,22 @@ def job_status(request, public_id):
 @login_required
 @require_GET
 def job_download(request, public_id, fmt):
+    """A download of the current version; SRT and VTT take ?max_line_width= and
+    ?max_line_count= (exports/subtitles.py)."""
     job = selectors.job_for_user(request.user, public_id)
     result = selectors.job_document(job)
     if result is None or fmt not in exports.FORMATS:
         return HttpResponse("This transcript is not ready.", status=404)
-    response = HttpResponse(exports.render(result, fmt),
+    try:
+        subtitles = exports.SubtitleOptions.parse(request.GET.get("max_line_width"),
+                                                  request.GET.get("max_line_count"))
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(exports.render(result, fmt, subtitles),
                             content_type=f"{exports.FORMATS[fmt]}; charset=utf-8")
     stem = os.path.splitext(job.original_name)[0] or "transcript"
-    extension = "json" if fmt == "verbose_json" else fmt
-    suffix = ".verbose" if fmt == "verbose_json" else ""
+    extension = "json" if fmt.endswith("_json") else fmt
+    suffix = "." + fmt.removesuffix("_json") if fmt.endswith("_json") else ""
     response["Content-Disposition"] = _attachment(f"{stem}{suffix}.{extension}")
     return response
 

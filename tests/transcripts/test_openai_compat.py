@@ -60,6 +60,21 @@ def test_subtitles_and_text_formats(live, report_wav):
     assert srt.startswith("1\n00:00:00,000 --> ") and "Friday" in srt
 
 
+def test_diarized_json_reads_as_openais_own(live, report_wav):
+    """A stock client asks for speakers as it would ask OpenAI, and reads the answer with
+    OpenAI's own type: one voice is one speaker, A."""
+    client, _ = live
+    with open(report_wav, "rb") as audio:
+        result = client.audio.transcriptions.create(
+            model="gpt-4o-transcribe-diarize", file=audio, response_format="diarized_json",
+            extra_body={"chunking_strategy": "auto"})
+    assert type(result).__name__ == "TranscriptionDiarized" and result.task == "transcribe"
+    assert {"report", "john", "friday"} <= set(words(result.text))
+    assert {s.speaker for s in result.segments} == {"A"}
+    assert result.segments[0].type == "transcript.text.segment" and result.segments[0].id == "seg_0"
+    assert result.usage.type == "duration" and result.usage.seconds == result.duration > 2
+
+
 def test_errors_come_back_as_openai_errors(live, report_wav, tmp_path):
     client, web = live
     with open(report_wav, "rb") as audio, pytest.raises(openai.BadRequestError) as refused:

@@ -67,3 +67,32 @@ def test_the_cli_asks_for_speakers(admin_user, report_wav):
     assert Job.objects.get().options["min_speakers"] == 2 and Job.objects.get().options["diarize"] is True
     with pytest.raises(CommandError, match="each channel is one speaker"):
         call_command("transcribe", str(report_wav), "--speakers", "2", "--channels-as-speakers")
+
+
+@pytest.mark.parametrize("fields, options", [
+    ({"response_format": "diarized_json"}, {"diarize": True}),
+    ({"model": "gpt-4o-transcribe-diarize"}, {"diarize": True}),
+    ({"speakers": "3"}, {"diarize": True, "speakers": 3}),  # our own field, in extra_body
+    ({"channels_as_speakers": "true"}, {"channels_as_speakers": True}),
+])
+def test_the_openai_endpoint_asks_for_speakers_as_openai_does(client, alice, report_wav, settings, fields, options):
+    settings.OPENAI_WAIT_SECONDS = 0
+    token = token_create(owner=alice, name="openai")[1]
+    with open(report_wav, "rb") as audio:
+        response = client.post("/v1/audio/transcriptions", {"file": audio, "model": "whisper-1", **fields},
+                               HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 202, response.content
+    assert {k: v for k, v in Job.objects.get().options.items() if v and k != "task"} == options
+
+
+@pytest.mark.parametrize("path, fields, reason", [
+    ("/v1/audio/transcriptions", {"known_speaker_names[]": "agent"}, "not supported"),
+    ("/v1/audio/translations", {"response_format": "diarized_json"}, "not translations"),
+    ("/v1/audio/transcriptions", {"response_format": "diarized_json", "stream": "true"}, "stream"),
+])
+def test_what_the_openai_endpoint_cannot_do_with_speakers_is_refused(client, alice, report_wav, path, fields, reason):
+    token = token_create(owner=alice, name="openai")[1]
+    with open(report_wav, "rb") as audio:
+        response = client.post(path, {"file": audio, "model": "whisper-1", **fields},
+                               HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 400 and reason in response.json()["error"]["message"]

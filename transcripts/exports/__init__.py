@@ -1,59 +1,82 @@
 """Transcript downloads: plain text, SubRip, WebVTT, the model's JSON, and OpenAI's
-`verbose_json` shape (so tools written for OpenAI's API read our files)."""
+`verbose_json` and `diarized_json` shapes (so tools written for OpenAI's API read our files).
+
+With speakers, each format says who speaks by the name shown (the name a person gave, else
+the machine's label): plain text as "Name: text" paragraphs, one per turn; WebVTT with voice
+spans (`<v Name>`); SubRip with "Name: " where a turn begins; the JSON formats with speaker
+fields."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from . import openai_formats
+from .subtitles import Cue, SubtitleOptions, cues
+
+__all__ = ["FORMATS", "SubtitleOptions", "render"]
 
 FORMATS = {"txt": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt",
-           "json": "application/json", "verbose_json": "application/json"}
-# OpenAI's verbose_json names the language in full (Whisper's own names).
-LANGUAGE_NAMES = {"en": "english", "fr": "french", "de": "german", "es": "spanish",
-                  "it": "italian", "pt": "portuguese", "nl": "dutch", "pl": "polish",
-                  "sv": "swedish", "da": "danish", "no": "norwegian", "fi": "finnish",
-                  "ru": "russian", "uk": "ukrainian", "tr": "turkish", "ar": "arabic",
-                  "hi": "hindi", "zh": "chinese", "ja": "japanese", "ko": "korean"}
+           "json": "application/json", "verbose_json": "application/json",
+           "diarized_json": "application/json"}
 
 
-def render(result: dict, fmt: str) -> str:
+def render(result: dict[str, Any], fmt: str, subtitles: SubtitleOptions | None = None) -> str:
     segments = result.get("segments", [])
+    names = speaker_names(result)
     if fmt == "txt":
-        return "\n".join(s["text"].strip() for s in segments) + "\n"
+        return _text(segments, names)
     if fmt == "srt":
-        blocks = [f"{i}\n{_clock(s['start'], ',')} --> {_clock(s['end'], ',')}\n{s['text'].strip()}\n"
-                  for i, s in enumerate(segments, start=1)]
-        return "\n".join(blocks)
+        made = cues(segments, names, subtitles or SubtitleOptions(), name_in_text=True)
+        return "\n".join(f"{n}\n{_clock(c.start, ',')} --> {_clock(c.end, ',')}\n{_srt_text(c)}\n"
+                         for n, c in enumerate(made, start=1))
     if fmt == "vtt":
-        blocks = [f"{_clock(s['start'], '.')} --> {_clock(s['end'], '.')}\n{s['text'].strip()}\n"
-                  for s in segments]
-        return "WEBVTT\n\n" + "\n".join(blocks)
+        made = cues(segments, names, subtitles or SubtitleOptions())
+        return "WEBVTT\n\n" + "\n".join(f"{_clock(c.start, '.')} --> {_clock(c.end, '.')}\n{_vtt_text(c)}\n"
+                                        for c in made)
     if fmt == "json":
         return json.dumps(result, ensure_ascii=False, indent=2)
     if fmt == "verbose_json":
-        return json.dumps(verbose_json(result), ensure_ascii=False)
+        return json.dumps(openai_formats.verbose_json(result, names), ensure_ascii=False)
+    if fmt == "diarized_json":
+        return json.dumps(openai_formats.diarized_json(result), ensure_ascii=False)
     raise ValueError(f"unknown format {fmt!r}")
 
 
-def verbose_json(result: dict) -> dict:
-    """OpenAI's transcription `verbose_json` response, from our result."""
-    segments = result.get("segments", [])
-    document = {
-        "task": result.get("options", {}).get("task", "transcribe"),
-        "language": LANGUAGE_NAMES.get(result.get("language", ""), result.get("language", "")),
-        "duration": result.get("duration"),
-        "text": result.get("text", ""),
-        "segments": [{
-            "id": s["id"], "seek": 0, "start": s["start"], "end": s["end"], "text": s["text"],
-            "tokens": [], "temperature": result.get("options", {}).get("temperature") or 0.0,
-            "avg_logprob": s.get("avg_logprob"), "compression_ratio": s.get("compression_ratio"),
-            "no_speech_prob": s.get("no_speech_prob"),
-        } for s in segments],
-    }
-    words = [{"word": w["word"].strip(), "start": w["start"], "end": w["end"]}
-             for s in segments for w in s.get("words") or ()]
-    if words:
-        document["words"] = words
-    return document
+def speaker_names(result: dict[str, Any]) -> dict[str, str]:
+    """Speaker id → the name shown: the one a person gave, else the machine's label."""
+    return {s["id"]: str(s.get("name") or s.get("label") or s["id"]) for s in result.get("speakers") or ()}
+
+
+def _text(segments: list[dict[str, Any]], names: dict[str, str]) -> str:
+    if not names:
+        return "\n".join(s["text"].strip() for s in segments) + "\n"
+    turns: list[tuple[str | None, list[str]]] = []
+    for segment in segments:
+        text = segment["text"].strip()
+        if not text:
+            continue
+        who = names.get(segment.get("speaker") or "")
+        if turns and turns[-1][0] == who:
+            turns[-1][1].append(text)
+        else:
+            turns.append((who, [text]))
+    paragraphs = [(f"{who}: " if who else "") + " ".join(texts) for who, texts in turns]
+    return "\n\n".join(paragraphs) + "\n"
+
+
+def _srt_text(cue: Cue) -> str:
+    return "\n".join(line.replace("-->", "->") for line in cue.lines)
+
+
+def _vtt_text(cue: Cue) -> str:
+    text = "\n".join(_escape(line) for line in cue.lines)  # "-->" becomes "--&gt;"
+    return f"<v {_escape(cue.speaker)}>{text}" if cue.speaker else text
+
+
+def _escape(text: str) -> str:
+    """WebVTT cue text is markup: &, < and > are written as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clock(seconds: float, separator: str) -> str:

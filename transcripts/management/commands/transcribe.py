@@ -41,6 +41,10 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="owner of the jobs (default: the first admin)")
         parser.add_argument("--wait", action="store_true", help="wait and print the transcripts")
         parser.add_argument("--format", choices=list(exports.FORMATS), default="txt")
+        parser.add_argument("--max-line-width", type=int, default=exports.SubtitleOptions.max_line_width,
+                            help="SRT/VTT: characters a subtitle line")
+        parser.add_argument("--max-line-count", type=int, default=exports.SubtitleOptions.max_line_count,
+                            help="SRT/VTT: lines a subtitle")
         parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait at most")
 
     def handle(self, *args, files, s3_uri, language, task, word_timestamps, user, wait, format,
@@ -51,6 +55,7 @@ class Command(BaseCommand):
             speakers = speaker_options(
                 diarize=options["diarize"], speakers=options["speakers"], min_speakers=options["min_speakers"],
                 max_speakers=options["max_speakers"], channels_as_speakers=options["channels_as_speakers"])
+            subtitles = exports.SubtitleOptions.parse(str(options["max_line_width"]), str(options["max_line_count"]))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         owner = self._owner(user)
@@ -61,7 +66,7 @@ class Command(BaseCommand):
         for job in jobs:
             self.stdout.write(f"{job.public_id}  {job.original_name}  {job.status}")
         if wait:
-            return self._wait(jobs, format, timeout)
+            return self._wait(jobs, format, timeout, subtitles)
 
     def _owner(self, username: str | None):
         users = get_user_model().objects
@@ -100,7 +105,7 @@ class Command(BaseCommand):
             return services.job_create(owner=owner, upload=File(handle, name=name),
                                        original_name=name, options=job_options)
 
-    def _wait(self, jobs: list[Job], fmt: str, timeout: float) -> None:
+    def _wait(self, jobs: list[Job], fmt: str, timeout: float, subtitles: exports.SubtitleOptions) -> None:
         """Do the backend's background work here too, so that waiting works with or without a running
         web app (a lease stops two dispatchers from taking the same job)."""
         work = steps(get_backend().workers)
@@ -115,9 +120,9 @@ class Command(BaseCommand):
         for job in jobs:
             job.refresh_from_db()
             self.stdout.write(f"\n== {job.original_name} ({job.status})")
-            result = selectors.job_result(job) if job.status == Status.COMPLETED else None
+            result = selectors.job_document(job) if job.status == Status.COMPLETED else None
             if result is not None:
-                self.stdout.write(exports.render(result, fmt))
+                self.stdout.write(exports.render(result, fmt, subtitles))
             else:
                 failed = True
                 self.stdout.write(job.failure_reason or "still waiting: gave up after --timeout")
