@@ -111,7 +111,12 @@ class TranscriptVersion(models.Model):
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    segments = models.JSONField()  # [{"id", "start", "end", "text", "words"?}]
+    segments = models.JSONField()  # [{"id", "start", "end", "text", "words"?, "speaker"?}]
+    # Who speaks (transcripts/speakers.py): [{"id", "label", "name"?, "channel"?, "seconds"}];
+    # empty when the job was not asked for speakers. Names people give live only here.
+    speakers = models.JSONField(default=list, blank=True)
+    # What this version changed, in a few words ("Speaker 2 named Dr. Lee").
+    summary = models.CharField(max_length=300, blank=True)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                on_delete=models.SET_NULL, related_name="+")
     restored_from = models.PositiveIntegerField(null=True, blank=True)

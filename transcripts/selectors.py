@@ -30,6 +30,7 @@ from .models import (
 )
 from .progress import QUEUED, STARTING_ENDPOINT, WAITING_FOR_MODEL, stage_label
 from .search import search, terms
+from .speakers import display_name, names
 
 _WORD = re.compile(r"\w+")
 
@@ -62,6 +63,12 @@ def job_result(job: Job) -> dict[str, Any] | None:
 
 def transcript_current(job: Job) -> TranscriptVersion | None:
     return job.versions.order_by("-number").first()
+
+
+def transcript_speakers(job: Job) -> list[dict[str, Any]]:
+    """The current version's speakers (names given included); empty without speakers."""
+    speakers = job.versions.order_by("-number").values_list("speakers", flat=True).first()
+    return list(speakers or [])
 
 
 def transcript_versions(job: Job) -> QuerySet[TranscriptVersion]:
@@ -112,8 +119,11 @@ def job_document(job: Job) -> dict[str, Any] | None:
     if result is None or current is None:
         return result
     text = " ".join(seg["text"].strip() for seg in current.segments if seg["text"].strip())
-    return {**result, "text": text, "segments": _merge(result.get("segments", []), current.segments),
-            "version": current.number}
+    document = {**result, "text": text, "segments": _merge(result.get("segments", []), current.segments),
+                "version": current.number}
+    if current.speakers:  # with the names people gave, and talk time as corrected
+        document["speakers"] = current.speakers
+    return document
 
 
 def _merge(machine: list[dict[str, Any]], current: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -142,17 +152,29 @@ def word_diff(before: str, after: str) -> list[tuple[str, str]]:
 
 
 def changes_against_machine(job: Job) -> list[dict[str, Any]]:
-    """Each segment a person changed, with its word diff against the machine's text."""
+    """What people changed against the machine's transcript: speakers they named
+    ({"kind": "name"}), segments they moved to another speaker ({"kind": "speaker"}) and
+    segments whose text they corrected, with the word diff ({"kind": "text"})."""
     machine = job.versions.filter(number=0).first()
     current = transcript_current(job)
     if machine is None or current is None or current.number == 0:
         return []
-    original = {seg["id"]: seg["text"].strip() for seg in machine.segments}
-    changes = []
+    changes: list[dict[str, Any]] = [
+        {"kind": "name", "speaker": s["id"], "label": s["label"], "name": s["name"]}
+        for s in current.speakers if s.get("name")]
+    shown = names(current.speakers)
+    before_shown = {**{s["id"]: display_name(s) for s in machine.speakers}, **shown}
+    original = {seg["id"]: seg for seg in machine.segments}
     for seg in current.segments:
-        before, after = original.get(seg["id"], ""), seg["text"].strip()
+        old = original.get(seg["id"], {})
+        if old.get("speaker") != seg.get("speaker"):
+            changes.append({"kind": "speaker", "id": seg["id"], "start": seg["start"],
+                            "before": before_shown.get(old.get("speaker") or "", "nobody"),
+                            "after": shown.get(seg.get("speaker") or "", "nobody")})
+        before, after = old.get("text", "").strip(), seg["text"].strip()
         if before != after:
-            changes.append({"id": seg["id"], "start": seg["start"], "diff": word_diff(before, after)})
+            changes.append({"kind": "text", "id": seg["id"], "start": seg["start"],
+                            "diff": word_diff(before, after)})
     return changes
 
 
@@ -161,12 +183,14 @@ def search_hits(user: Any, query: str, jobs: Any) -> list[dict[str, Any]]:
     split into plain and matching parts (the template escapes both)."""
     wanted = terms(query)
     latest: dict[int, TranscriptVersion] = {}
-    for version in TranscriptVersion.objects.filter(job__in=[j.pk for j in jobs]).order_by("-number"):
-        latest.setdefault(version.job_id, version)
+    for found in TranscriptVersion.objects.filter(job__in=[j.pk for j in jobs]).order_by("-number"):
+        latest.setdefault(found.job_id, found)
     hits = []
     for job in jobs:
-        segment = _first_match(latest.get(job.pk), wanted)
-        hits.append({"job": job, "start": segment["start"] if segment else None,
+        version = latest.get(job.pk)
+        segment = _first_match(version, wanted)
+        speaker = names(version.speakers).get(segment.get("speaker") or "") if version and segment else None
+        hits.append({"job": job, "start": segment["start"] if segment else None, "speaker": speaker,
                      "parts": _highlight(segment["text"], wanted) if segment else []})
     return hits
 

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import exports, selectors, services
+from . import exports, selectors, services, speakers
 from .forms import SignUpForm, UploadForm
 from .models import Status
 from .paging import page_of
@@ -101,14 +101,22 @@ def job_detail(request, public_id):
             "job": job, "progress": selectors.job_progress(job),
             "partial": selectors.partial_segments(job) or []})
     number, total, segments = window
+    who = selectors.transcript_speakers(job)
+    shown = speakers.for_page(who)
     return render(request, "transcripts/job_detail.html", {
-        "job": job, "formats": list(exports.FORMATS), "version": number, "segments": segments,
-        "subtitles": exports.SubtitleOptions(),
+        "job": job, "formats": _formats(who), "version": number, "segments": speakers.rows(segments, who),
+        "speakers": shown, "subtitles": exports.SubtitleOptions(),
         "versions": selectors.transcript_versions(job),
         "changes": selectors.changes_against_machine(job) if number else [],
         "transcript": {"version": number, "total": total, "segments": segments,
+                       "speakers": {s["id"]: {"name": s["shown"], "colour": s["colour"]} for s in shown},
                        "rest_url": reverse("job-transcript", args=[job.public_id]) + f"?start={len(segments)}"},
     })
+
+
+def _formats(who: list) -> list[str]:
+    # OpenAI's diarized_json is offered where there are speakers to tell apart.
+    return [fmt for fmt in exports.FORMATS if fmt != "diarized_json" or who]
 
 
 @login_required

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from transcripts import api, settings_views, views
+from transcripts import api, settings_views, speaker_views, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("jobs/<uuid:public_id>/download.<str:fmt>", views.job_download, name="job-download"),
     path("jobs/<uuid:public_id>/retry/", views.job_retry, name="job-retry"),
     path("jobs/<uuid:public_id>/segments/<int:segment_id>/", views.segment_save, name="segment-save"),
+    path("jobs/<uuid:public_id>/segments/<int:segment_id>/speaker/", speaker_views.segment_speaker,
+         name="segment-speaker"),
+    path("jobs/<uuid:public_id>/speakers/<str:speaker_id>/", speaker_views.speaker_rename,
+         name="speaker-rename"),
     path("jobs/<uuid:public_id>/versions/<int:number>/restore/", views.version_restore,
          name="version-restore"),
     path("search/", views.search_page, name="search"),

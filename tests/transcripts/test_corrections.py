@@ -57,8 +57,8 @@ def test_a_correction_is_a_new_version_and_the_machine_text_stays(client, alice,
     document = client.get(reverse("job-download", args=[job.public_id, "json"])).json()
     assert document["version"] == 1 and document["segments"][0]["avg_logprob"] == -0.2
     changes = selectors.changes_against_machine(job)
-    assert changes == [{"id": 0, "start": 0.0, "diff": [("same", "Please send the report to"),
-                                                        ("removed", "Jon."), ("added", "John.")]}]
+    assert changes == [{"kind": "text", "id": 0, "start": 0.0,
+                        "diff": [("same", "Please send the report to"), ("removed", "Jon."), ("added", "John.")]}]
 
 
 def test_saving_over_someone_elses_newer_save_is_a_conflict(client, alice, job):

@@ -13,7 +13,7 @@ APP = Path(__file__).resolve().parents[2] / "transcripts"
 # Lower numbers are lower layers; a module may import its own layer only inside its package.
 LAYERS = {
     "models": 0,
-    "search": 1, "quality": 1, "exports": 1, "paging": 1, "media_check": 1,
+    "search": 1, "quality": 1, "exports": 1, "paging": 1, "media_check": 1, "speakers": 1,
     "webhook_signing": 1, "webhook_targets": 1, "progress": 1, "openai_stream": 1,
     "backends": 2, "selectors": 2, "selectors_admin": 2,
     "live": 3,

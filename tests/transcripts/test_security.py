@@ -30,6 +30,7 @@ JOB_URLS = {  # name: (method, extra kwargs) on alice's job
     "job-transcript": ("get", {}), "job-download": ("get", {"fmt": "txt"}),
     "job-retry": ("post", {}), "job-delete": ("post", {}),
     "segment-save": ("post", {"segment_id": 0}), "version-restore": ("post", {"number": 0}),
+    "segment-speaker": ("post", {"segment_id": 0}), "speaker-rename": ("post", {"speaker_id": "S1"}),
     "api-job": ("get", {}), "api-transcript": ("get", {}), "api-retry": ("post", {}),
 }
 PERSONAL_PAGES = {"dashboard": "get", "upload": "get", "search": "get"}

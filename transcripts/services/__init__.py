@@ -4,6 +4,7 @@ or late call is harmless; broadcasts and backend calls run after the transaction
 
 - jobs.py: a job's life, from upload to outcome, retry, cancel, review and deletion;
 - transcripts.py: the versions people save over the machine's transcript;
+- speakers.py: naming speakers and moving segments between them (versions too);
 - tokens.py: API tokens;
 - webhooks.py: a person's webhooks, their events and the state of each delivery;
 - progress.py: a running job's progress and partial transcript, from either backend;
@@ -43,18 +44,19 @@ from .jobs import (
 )
 from .limits import UploadRefused, upload_check_queue, upload_check_quota
 from .progress import job_record_progress
+from .speakers import NEW_SPEAKER, transcript_move_segment, transcript_rename_speaker
 from .tokens import token_create, token_revoke, user_for_key
 from .transcripts import EditConflict, machine_segments, transcript_restore, transcript_save_segment
 from .webhooks import webhook_create, webhook_delete, webhook_event_enqueue
 
 __all__ = [
-    "CANCELLABLE", "DECISIONS", "EditConflict", "Outcome", "SignUpRefused", "UploadRefused",
+    "CANCELLABLE", "DECISIONS", "NEW_SPEAKER", "EditConflict", "Outcome", "SignUpRefused", "UploadRefused",
     "client_address", "invite_create", "job_accept_upload", "job_cancel", "job_claim_next",
     "job_count_outcome_try",
     "job_create", "job_delete", "job_mark_reviewed", "job_mark_submitted", "job_record_outcome", "job_record_progress",
     "job_renew_lease", "job_requeue", "job_retry", "job_review", "job_store_output", "job_submit",
     "login_attempt_record", "login_attempts_clear", "login_lockout_seconds", "login_username",
-    "machine_segments", "token_create", "token_revoke", "transcript_restore",
-    "transcript_save_segment", "upload_check_queue", "upload_check_quota", "user_for_key",
+    "machine_segments", "token_create", "token_revoke", "transcript_move_segment",
+    "transcript_rename_speaker", "transcript_restore", "transcript_save_segment", "upload_check_queue", "upload_check_quota", "user_for_key",
     "user_sign_up", "webhook_create", "webhook_delete", "webhook_event_enqueue",
 ]

@@ -29,6 +29,7 @@ from ..backends import Gateway, JobRequest, Receipt, SubmitFailed, get_backend
 from ..media_check import NotAudio, check_audio
 from ..models import RANK, TERMINAL, Job, Status, TranscriptVersion, UploadRecord
 from ..quality import quality_flags
+from ..speakers import machine_speakers
 from .limits import UploadRefused, upload_check_queue, upload_check_quota
 from .progress import job_progress_clear, job_progress_restart_note
 from .transcripts import machine_segments
@@ -214,7 +215,8 @@ def job_record_outcome(*, job_pk: int, outcome: Outcome) -> bool:
             job_progress_clear(job_pk=job_pk)  # the result replaces the partial transcript
             if result is not None and outcome.status == Status.COMPLETED:
                 TranscriptVersion.objects.create(job_id=job_pk, number=0,
-                                                 segments=machine_segments(result))
+                                                 segments=machine_segments(result),
+                                                 speakers=machine_speakers(result))
                 if result.get("duration") is not None:  # ffprobe could not say at upload
                     UploadRecord.objects.filter(job_id=job_pk, audio_seconds__isnull=True).update(
                         audio_seconds=result["duration"])

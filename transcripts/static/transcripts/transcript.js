@@ -17,6 +17,7 @@
   // The transcript shown now (the partial one, or the final one): set by wire().
   let list = null, data = null, rows = [], starts = [], byId = new Map();
   let currentRow = -1, currentWord = null, lastScroll = 0;
+  let only = null;  // the speaker the transcript is narrowed to, if any
 
   function wire() {
     list = document.getElementById("segments");
@@ -27,6 +28,8 @@
     rows.forEach(addWords);
     currentRow = -1;
     currentWord = null;
+    if (only && !data?.speakers?.[only]) only = null;
+    showOnly(only);
   }
 
   // Words as their own spans, so each can be clicked and highlighted.
@@ -61,7 +64,22 @@
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = segment.text;
-    row.append(time, " ", text);
+    row.append(time, " ");
+    const who = data?.speakers?.[segment.speaker];
+    if (who) {  // a turn begins where the speaker changes
+      const previous = rows.length ? rows[rows.length - 1].dataset.speaker : undefined;
+      row.dataset.speaker = segment.speaker;
+      row.classList.add(`spk-${who.colour}`);
+      if (previous !== segment.speaker) row.classList.add("turn");
+      const name = document.createElement("button");
+      name.type = "button";
+      name.className = "who";
+      name.setAttribute("aria-label", `${who.name}: move this segment to another speaker`);
+      name.textContent = who.name;
+      row.append(name, " ");
+      if (only && only !== segment.speaker) row.hidden = true;
+    }
+    row.append(text);
     if (editable) {
       const edit = document.createElement("button");
       edit.type = "button";
@@ -113,10 +131,16 @@
     const link = event.target.closest("[data-seek]");
     if (link) { event.preventDefault(); seek(Number(link.dataset.seek)); return; }
     if (event.target.closest("#copy-text")) { copyText(); return; }
+    const item = event.target.closest(".speaker-item");
+    if (item && event.target.closest(".rename")) { openRenamer(item); return; }
+    if (item && event.target.closest(".only")) { showOnly(only === item.dataset.speaker ? null : item.dataset.speaker); return; }
+    if (event.target.closest("#show-everyone")) { showOnly(null); return; }
     if (!list || !list.contains(event.target)) return;
     const edit = event.target.closest(".edit");
     if (edit) { openEditor(edit.closest(".segment")); return; }
-    if (event.target.closest(".editor")) return;
+    const who = event.target.closest(".who");
+    if (who) { openMover(who.closest(".segment")); return; }
+    if (event.target.closest(".editor, .mover")) return;
     const word = event.target.closest(".word");
     const row = event.target.closest(".segment");
     if (word) seek(Number(word.dataset.start));
@@ -168,7 +192,10 @@
     } else if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
       const from = currentRow >= 0 ? currentRow : rowAt(player.currentTime);
-      const next = Math.min(Math.max(from + (event.key === "ArrowDown" ? 1 : -1), 0), rows.length - 1);
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      let next = Math.min(Math.max(from + step, 0), rows.length - 1);
+      while (rows[next].hidden && next + step >= 0 && next + step < rows.length) next += step;  // narrowed to one speaker
+      if (rows[next].hidden) return;
       seek(starts[next], !player.paused);
       rows[next].focus?.();
     } else if ((event.key === "e" || event.key === "E") && list.dataset.saveUrl) {
@@ -217,9 +244,110 @@
     });
   }
 
+  // ---------------------------------------------------------------- speakers
+  // Narrow the transcript to one speaker's segments (null: everyone's).
+  function showOnly(speaker) {
+    only = speaker;
+    rows.forEach((row) => { row.hidden = Boolean(only) && row.dataset.speaker !== only; });
+    document.querySelectorAll(".speaker-item").forEach((item) => {
+      const on = item.dataset.speaker === only;
+      item.classList.toggle("chosen", on);
+      item.querySelector(".only").setAttribute("aria-pressed", String(on));
+    });
+    if (list) list.dataset.only = only || "";
+    const note = document.getElementById("speaker-filter");
+    if (!note) return;
+    note.hidden = !only;
+    if (only) {
+      const count = rows.filter((row) => !row.hidden).length;
+      note.innerHTML = `Showing only <strong></strong>: ${count} segment${count === 1 ? "" : "s"}. <button type="button" class="link" id="show-everyone">Show everyone</button>`;
+      note.querySelector("strong").textContent = data.speakers[only].name;
+    }
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST", headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify({ ...body, base: Number(list.dataset.version) }),
+    });
+    return { response, answer: await response.json().catch(() => ({})) };
+  }
+
+  // After a rename or a move: the new version's page, swapped in place (player untouched).
+  async function showVersion(message, where) {
+    await swapIn();
+    const state = document.getElementById(where);
+    if (state) state.textContent = message;
+  }
+
+  function openRenamer(item) {
+    if (item.querySelector(".renamer")) return;
+    const section = document.getElementById("speakers");
+    const state = document.getElementById("speaker-state");
+    const speaker = item.dataset.speaker;
+    const form = document.createElement("form");
+    form.className = "renamer";
+    form.innerHTML = `<label>New name <input name="name" maxlength="80" autocomplete="off"></label>
+      <button type="submit" class="button">Save</button>
+      <button type="button" class="button secondary cancel">Cancel</button>`;
+    const input = form.querySelector("input");
+    input.value = data.speakers[speaker].name;
+    item.append(form);
+    input.focus();
+    input.select();
+    const close = () => form.remove();
+    form.querySelector(".cancel").addEventListener("click", close);
+    input.addEventListener("keydown", (e) => { if (e.key === "Escape") close(); });
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const url = section.dataset.renameUrl.replace(/\/S0\/$/, `/${encodeURIComponent(speaker)}/`);
+      const { response, answer } = await post(url, { name: input.value });
+      if (!response.ok) { state.textContent = `Not saved: ${answer.error || response.status}`; return; }
+      const named = answer.speakers.find((s) => s.id === speaker);
+      await showVersion(`Saved as version ${answer.version}: ${named.name || named.label} everywhere.`, "speaker-state");
+    });
+  }
+
+  function openMover(row) {
+    if (!list.dataset.moveUrl || row.querySelector(".mover")) return;
+    const form = document.createElement("form");
+    form.className = "mover";
+    const choices = Object.entries(data.speakers).map(([id, s]) =>
+      `<option value="${id}"${id === row.dataset.speaker ? " selected" : ""}></option>`).join("");
+    form.innerHTML = `<label>Said by <select name="speaker">${choices}<option value="new">A new speaker</option></select></label>
+      <button type="submit" class="button">Move</button>
+      <button type="button" class="button secondary cancel">Cancel</button>`;
+    const select = form.querySelector("select");
+    Object.values(data.speakers).forEach((s, i) => { select.options[i].textContent = s.name; });
+    row.querySelector(".text").after(form);
+    select.focus();
+    const close = () => form.remove();
+    form.querySelector(".cancel").addEventListener("click", close);
+    select.addEventListener("keydown", (e) => { if (e.key === "Escape") close(); });
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const url = list.dataset.moveUrl.replace(/\/0\/speaker\/$/, `/${row.dataset.id}/speaker/`);
+      const { response, answer } = await post(url, { speaker: select.value });
+      const state = document.getElementById("edit-state");
+      if (!response.ok) { state.textContent = `Not moved: ${answer.error || response.status}`; return; }
+      const to = answer.speakers.find((s) => s.id === answer.segment.speaker);
+      await showVersion(`Saved as version ${answer.version}: the segment at ${Number(answer.segment.start).toFixed(1)}s is ${to.name || to.label}'s.`, "edit-state");
+    });
+  }
+
   // ---------------------------------------------------------------- copy
   async function copyText() {
-    const text = rows.map((row) => row.querySelector(".text").textContent.trim()).join("\n");
+    // With speakers, as the TXT download reads: "Name: text", a paragraph per turn.
+    const paragraphs = [];
+    let speaker;
+    rows.forEach((row) => {
+      const text = row.querySelector(".text").textContent.trim();
+      const who = data?.speakers?.[row.dataset.speaker];
+      if (who && row.dataset.speaker === speaker) paragraphs[paragraphs.length - 1] += ` ${text}`;
+      else paragraphs.push(who ? `${who.name}: ${text}` : text);
+      speaker = row.dataset.speaker;
+    });
+    const text = paragraphs.join(data?.speakers && Object.keys(data.speakers).length ? "\n\n" : "\n");
     const state = document.getElementById("copy-state");
     try { await navigator.clipboard.writeText(text); state.textContent = "Copied."; }
     catch (err) { state.textContent = "Copy is not allowed here; select the text instead."; }
@@ -281,6 +409,13 @@
 
   // The job finished: the finished page's head and body replace these, in place.
   async function showOutcome() {
+    await swapIn(() => { document.body.dataset.transcript = "final"; });
+  }
+
+  // The page as the server has it now (the finished job, a new version): its head and body
+  // replace these, in place; the player keeps playing and the reader keeps their place.
+  // `then` runs in the same task as the swap, so nothing sees the one without the other.
+  async function swapIn(then) {
     let fresh;
     try {
       const response = await fetch(location.pathname, { headers: { Accept: "text/html" } });
@@ -298,7 +433,7 @@
     keepReadingPlace(anchor);
     markCurrent(rowAt(player.currentTime), false);
     if (list) list.dataset.ready = "1";
-    document.body.dataset.transcript = "final";
+    then?.();
     loadRest();
   }
 
