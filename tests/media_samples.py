@@ -3,9 +3,13 @@ upload and every kind of file that is not what it claims to be."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import wave
 import zipfile
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ffmpeg
 
@@ -117,4 +121,28 @@ def long_recording(target: Path, *, minutes: float, shared_audio: Path | None = 
     listing = folder / "list.txt"
     listing.write_text("".join(f"file '{piece.name}'\n" for piece in pieces))
     ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c:a", "flac", str(target))
+    return target
+
+
+# Two espeak-ng voices a person tells apart at once: a low male voice and a high female one
+# (as tests/model_container/test_speakers.py uses them).
+VOICES = {"low": ("en-us", 40), "high": ("en-us+f3", 80)}
+
+
+def dialogue(target: Path, turns: list[tuple[str, str]], pause: float = 0.6) -> Path:
+    """Turns (voice in VOICES, text) spoken one after the other, each followed by `pause`
+    seconds of silence: a conversation with known turns, as one 16 kHz mono file."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    inputs, filters = [], []
+    for n, (who, text) in enumerate(turns):
+        part = target.with_name(f"{target.stem}-{n}-{who}.wav")
+        name, pitch = VOICES[who]
+        subprocess.run(["espeak-ng", "-v", name, "-p", str(pitch), "-s", "165", "-w", str(part), text],
+                       check=True)
+        inputs += ["-i", str(part)]
+        filters.append(f"[{n}:a]aformat=sample_rates=16000:channel_layouts=mono,apad=pad_dur={pause}[a{n}]")
+    joined = "".join(f"[a{n}]" for n in range(len(turns)))
+    ffmpeg(*inputs, "-filter_complex", ";".join(filters) + f";{joined}concat=n={len(turns)}:v=0:a=1[out]",
+           "-map", "[out]", str(target))
     return target
