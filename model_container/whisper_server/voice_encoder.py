@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import io
+import mmap
+import os
 import pickle
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,8 +30,8 @@ FFT_SIZE = 400  # 25 ms
 HOP = 160  # 10 ms: one mel frame
 PARTIAL_FRAMES = 160  # 1.6 s: the length of audio the encoder was trained on
 EMBEDDING_SIZE = 256
-# Partials through the network at once: the gates of a batch take 160 x 1024 x 4 bytes
-# each (40 MB for 64); batches of 64 already keep the matrix products efficient.
+# Partials through the network at once: a layer's outputs take 160 x 256 x 4 bytes each
+# (10 MB for 64); batches of 64 already keep the matrix products efficient.
 MAX_BATCH = 64
 # The encoder was trained on audio whose loudness was raised (never lowered) to -30 dBFS.
 TARGET_DBFS = -30.0
@@ -123,9 +125,12 @@ class _Unpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def read_legacy_checkpoint(data: bytes) -> dict:
-    """A checkpoint written by torch.save before PyTorch 1.6, tensors as numpy arrays."""
-    stream = io.BytesIO(data)
+def read_legacy_checkpoint(data, keep: str | None = None) -> dict:
+    """A checkpoint written by torch.save before PyTorch 1.6, tensors as numpy arrays.
+    `data`: its bytes, or an mmap of the file (the tensors are then copied straight out of
+    the mapping); `keep`: only that entry is converted and returned (the encoder needs
+    `model_state`, not the optimizer's state, which is twice as big)."""
+    stream = data if isinstance(data, mmap.mmap) else io.BytesIO(data)
     plain = _Unpickler(stream, {})
     if plain.load() != _LEGACY_MAGIC:
         raise ValueError("not a legacy PyTorch checkpoint")
@@ -136,12 +141,17 @@ def read_legacy_checkpoint(data: bytes) -> dict:
     storages: dict[str, _Storage] = {}
     result = _Unpickler(stream, storages).load()
     keys = _Unpickler(stream, storages).load()
+    buffer = data if isinstance(data, mmap.mmap) else memoryview(data)
     for key in keys:
         storage = storages[key]
         count = int(np.frombuffer(stream.read(8), dtype="<i8")[0])
         size = count * np.dtype(storage.dtype).itemsize
-        storage.data = np.frombuffer(stream.read(size), dtype=storage.dtype, count=count)
-    return _arrays(result)
+        storage.data = np.frombuffer(buffer, dtype=storage.dtype, count=count, offset=stream.tell())
+        stream.seek(size, os.SEEK_CUR)
+    converted = _arrays(result if keep is None else {keep: result[keep]})
+    for storage in storages.values():  # no view of the mapping outlives this call
+        storage.data = None
+    return converted
 
 
 def _arrays(value):
@@ -202,8 +212,8 @@ class VoiceEncoder:
             w_ih = state[f"lstm.weight_ih_l{layer}"][order] * scale[:, None]
             w_hh = state[f"lstm.weight_hh_l{layer}"][order] * scale[:, None]
             bias = (state[f"lstm.bias_ih_l{layer}"] + state[f"lstm.bias_hh_l{layer}"])[order] * scale
-            self.layers.append((np.ascontiguousarray(w_ih.T, dtype=np.float32),
-                                np.ascontiguousarray(w_hh.T, dtype=np.float32),
+            # One product per step: [input, hidden] @ [W_ih; W_hh].
+            self.layers.append((np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T, dtype=np.float32),
                                 bias.astype(np.float32)))
         self.linear_w = np.ascontiguousarray(state["linear.weight"].astype(np.float32).T)
         self.linear_b = state["linear.bias"].astype(np.float32)
@@ -213,8 +223,10 @@ class VoiceEncoder:
 
     @classmethod
     def load(cls, path: Path | None = None) -> VoiceEncoder:
-        checkpoint = read_legacy_checkpoint((path or weights_path()).read_bytes())
-        return cls(checkpoint["model_state"])
+        with open(path or weights_path(), "rb") as file, \
+                mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            state = read_legacy_checkpoint(mapped, keep="model_state")["model_state"]
+        return cls(state)
 
     def mel(self, samples: np.ndarray) -> np.ndarray:
         """The encoder's input: mel power spectrogram (not its log), frames of 25 ms every
@@ -230,25 +242,26 @@ class VoiceEncoder:
     def forward(self, mels: np.ndarray) -> np.ndarray:
         """(batch, frames, 40) mel frames → (batch, 256) L2-normed embeddings: the last
         layer's final hidden state, through a linear layer and a ReLU. Time-major and in
-        place: the step's element-wise work, not its matrix product, is what costs here."""
+        place: a step's element-wise work costs as much as its matrix product, and no
+        array holds more than one layer's outputs (batch x frames x 256)."""
         batch, steps, _ = mels.shape
         size = EMBEDDING_SIZE
         x = np.ascontiguousarray(mels.transpose(1, 0, 2), dtype=np.float32)  # (steps, batch, 40)
         gates = np.empty((batch, 4 * size), dtype=np.float32)
         product = np.empty((batch, size), dtype=np.float32)
-        hidden = np.zeros((batch, size), dtype=np.float32)
-        for number, (w_ih, w_hh, bias) in enumerate(self.layers):
-            gates_in = (x.reshape(steps * batch, -1) @ w_ih).reshape(steps, batch, 4 * size)
-            gates_in += bias
-            hidden = np.zeros((batch, size), dtype=np.float32)
+        sigmoids = gates[:, :3 * size]
+        i, f, o, g = (gates[:, k * size:(k + 1) * size] for k in range(4))
+        for number, (weights, bias) in enumerate(self.layers):
+            width = x.shape[2]
+            joined = np.zeros((batch, width + size), dtype=np.float32)  # [input, hidden]
+            hidden = joined[:, width:]
             cell = np.zeros((batch, size), dtype=np.float32)
             last = number == len(self.layers) - 1
             outputs = None if last else np.empty((steps, batch, size), dtype=np.float32)
-            sigmoids = gates[:, :3 * size]
-            i, f, o, g = (gates[:, k * size:(k + 1) * size] for k in range(4))
             for t in range(steps):
-                np.matmul(hidden, w_hh, out=gates)
-                gates += gates_in[t]
+                joined[:, :width] = x[t]
+                np.matmul(joined, weights, out=gates)
+                gates += bias
                 np.tanh(gates, out=gates)
                 sigmoids *= 0.5
                 sigmoids += 0.5
