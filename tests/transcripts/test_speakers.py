@@ -108,10 +108,12 @@ def test_naming_a_speaker_is_a_version_seen_everywhere(client, alice, job):
     assert ">Dr. Lee</button>" in page and "(Speaker 2)" in page
     hits = client.get(reverse("search"), {"q": "friday"}).content.decode()
     assert '<strong class="hit-speaker">Dr. Lee:</strong>' in hits
-    # The same name again changes nothing; an empty one gives back the machine's label.
+    # The same name again changes nothing; the machine's label (or nothing) takes the name away.
     assert rename(client, job, "S2", "Dr. Lee", base=1).json()["version"] == 1
-    assert rename(client, job, "S2", "", base=1).json()["version"] == 2
+    assert rename(client, job, "S2", "Speaker 2", base=1).json()["version"] == 2
+    assert "name" not in selectors.transcript_current(job).speakers[1]
     assert "Speaker 2: It is on its way." in download(client, job, "txt")
+    assert rename(client, job, "S2", "", base=2).json()["version"] == 2  # no name already
 
 
 def test_moving_a_segment_changes_its_speaker_words_and_talk_time(client, alice, job):

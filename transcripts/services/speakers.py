@@ -26,6 +26,8 @@ def transcript_rename_speaker(*, job: Job, author: Any, speaker_id: str, name: s
         speaker = next((s for s in speakers if s["id"] == speaker_id), None)
         if speaker is None:
             raise ValueError(f"this transcript has no speaker {speaker_id}")
+        if name == speaker["label"]:  # the machine's label typed back: no name of its own
+            name = ""
         if (speaker.get("name") or "") == name:
             return current
         before = display_name(speaker)
