@@ -31,6 +31,9 @@ MAX_WORDS_PER_SECOND = 8.0
 MIN_RATE_SECONDS = 2.0
 HOLD_BACK_SECONDS = 5.0
 MAX_HELD_BACK_SECONDS = 30.0
+# Whisper's segment times can be off by this much where a segment starts mid-sentence: a
+# window's held-back tail that starts there is cut at least this far before it.
+SEGMENT_TIME_ERROR_SECONDS = 2.0
 # This much voiced speech (by the VAD) with no segment over it was left out by Whisper.
 UNHEARD_SECONDS = 1.5
 # Whisper can also time a segment over speech it skipped: its words then fill much less
@@ -93,13 +96,14 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
                 language, language_probability = result.language, result.language_probability
             found = result.segments
             if not window.last:
-                found, tail_seconds = _hold_back(window, found)
+                found, tail_seconds = _hold_back(window, found, voiced)
                 tail_seconds = reader.put_back(tail_seconds)
             found = [s for s in found if _credible(s, speech, length)]
             found = _with_underfilled_decoded_again(window, found, speech, voiced, engine,
                                                     options, language)
             found = _with_unheard_speech(window, found, speech, voiced, length - tail_seconds,
                                          engine, options, language)
+            found = _after_seam(segments, found, window.offset)
         placed = [_place(s, window.offset) for s in found]
         if progress is not None:  # the window's final segments replace its tentative ones
             progress.segments(window.offset + length - tail_seconds, window.offset,
@@ -159,7 +163,8 @@ def check_options(options: TranscribeOptions, engine: Engine) -> None:
                          "use a multilingual model such as base", code="unsupported_task")
 
 
-def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], float]:
+def _hold_back(window: Window, found: list[Segment],
+               voiced: list[tuple[float, float]]) -> tuple[list[Segment], float]:
     """The tail of a window that is transcribed again at the start of the next one.
 
     Whisper decodes the end of a window without the audio that follows: its last sentence
@@ -168,28 +173,102 @@ def _hold_back(window: Window, found: list[Segment]) -> tuple[list[Segment], flo
     The segments that end in the window's last HOLD_BACK_SECONDS are dropped, and the
     audio from the first of them goes on into the next window, so every sentence is
     decoded with what comes after it (the engine may stop decoding at that segment).
-    The tail is never longer than the reader reads again (MAX_PUT_BACK of the window, and
-    MAX_HELD_BACK_SECONDS): a segment dropped before that would be lost.
+    Segments are held back from at most MAX_HELD_BACK_SECONDS before the window's end.
+    The audio is cut where the VAD hears no speech (`voiced`), at or before where
+    Whisper's times say that segment starts: a window that starts inside speech drops the
+    words it starts in. Where it starts mid-sentence (no sentence starts within reach),
+    that time is a guess that can be seconds late, so the cut goes
+    SEGMENT_TIME_ERROR_SECONDS further back first. The tail is never longer than the
+    reader reads again (MAX_PUT_BACK of the window): audio before that would be lost.
+    The segments that start before the cut are kept; the words of the last one that the
+    next window hears again are removed there (`_after_seam`).
     Returns the segments kept and the tail's seconds."""
     length = len(window.samples) / SAMPLE_RATE
     longest = min(MAX_HELD_BACK_SECONDS, length * MAX_PUT_BACK)
     first_late = next((i for i, s in enumerate(found) if s.end > length - HOLD_BACK_SECONDS), None)
+    margin = 0.0
     if first_late is None:  # what follows the last segment goes on (Whisper sometimes leaves
-        cut = max((s.end for s in found), default=length)  # a window's last words out)
+        start = max((s.end for s in found), default=length)  # a window's last words out)
     else:
         # From the start of its sentence: Whisper's segments often end mid-sentence, and
         # the next window, starting there, mishears the rest ("my fellow | America's").
         while (first_late > 0 and not found[first_late - 1].text.rstrip().endswith(SENTENCE_ENDS)
                and found[first_late - 1].start >= length - longest):
             first_late -= 1
-        cut = found[first_late].start
+        start = found[first_late].start
+        if first_late > 0 and not found[first_late - 1].text.rstrip().endswith(SENTENCE_ENDS):
+            margin = SEGMENT_TIME_ERROR_SECONDS  # no sentence starts within reach
         # One long segment: more than the reader reads again (or than a Whisper chunk) is
         # not decoded again; it is kept and what follows it goes on.
-        if cut < length - longest:
-            cut = max(s.end for s in found)
-    if cut >= length:
+        if start < length - longest:
+            start, margin = max(s.end for s in found), 0.0
+    if start >= length:
         return found, 0.0
+    # To find silence the cut may go back past MAX_HELD_BACK_SECONDS.
+    cut = _silent_until(start - margin, voiced, earliest=length * (1 - MAX_PUT_BACK))
+    if cut is None:  # speech all the way back: cut where Whisper's times say
+        cut = start
     return [s for s in found if s.start < cut], length - cut
+
+
+def _silent_until(latest: float, voiced: list[tuple[float, float]], *,
+                  earliest: float) -> float | None:
+    """The last moment, from `earliest` to `latest`, outside the `voiced` regions: `latest`
+    itself in a pause, else where the speech around it begins; None if it begins before
+    `earliest`."""
+    for start, end in voiced:
+        if start < latest < end:
+            latest = start
+            break
+    return latest if latest >= earliest else None
+
+
+def _after_seam(before: list[Segment], found: list[Segment], seam: float) -> list[Segment]:
+    """A window's segments (in its own seconds; it starts at `seam` on the recording's
+    timeline) without the words that the segments `before` it already hold: the window
+    starts in a pause before the last kept segment ends (`_hold_back`), so it hears that
+    segment's last words again. Removed: the longest run of words that ends the text
+    before the seam and starts the window's text, looked for only in segments timed
+    within SEGMENT_TIME_ERROR_SECONDS of the audio both heard. The copy the window heard
+    is dropped: the one before was decoded with what came before it."""
+    heard: list[Segment] = []  # the segments before, whose audio the window may hear again
+    for segment in reversed(before):
+        if segment.end <= seam - SEGMENT_TIME_ERROR_SECONDS:
+            break
+        heard.insert(0, segment)
+    if not heard or not found:
+        return found
+    until = max(s.end for s in heard) - seam + SEGMENT_TIME_ERROR_SECONDS
+    again = [s for i, s in enumerate(found) if i == 0 or s.start < until]
+    tail = [w for s in heard for w in _words(s.text)]
+    head = [w for s in again for w in _words(s.text)]
+    size = next((n for n in range(min(len(tail), len(head)), 0, -1) if tail[-n:] == head[:n]), 0)
+    return _without_first_words(found, size)
+
+
+def _without_first_words(found: list[Segment], count: int) -> list[Segment]:
+    """The segments without their first `count` words (as `_words` counts them): a segment
+    left without words is dropped; one left with some starts at its first word where
+    there are word timings."""
+    result = list(found)
+    while count and result:
+        segment = result.pop(0)
+        if len(_words(segment.text)) <= count:
+            count -= len(_words(segment.text))
+            continue
+        if segment.words:
+            words = list(segment.words)
+            while count > 0 and words:
+                count -= len(_words(words.pop(0).word))
+            if words:
+                result.insert(0, dataclasses.replace(segment, text="".join(w.word for w in words),
+                                                     start=words[0].start, words=words))
+        else:  # from the word after the last one dropped, without the punctuation between
+            last = list(re.finditer(r"[\w']+", segment.text))[count - 1]
+            rest = re.sub(r"^\W+", "", segment.text[last.end():])
+            result.insert(0, dataclasses.replace(segment, text=" " + rest))
+        count = 0
+    return result
 
 
 def _with_unheard_speech(window: Window, found: list[Segment], speech: list[tuple[float, float]],

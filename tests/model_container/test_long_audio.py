@@ -126,17 +126,28 @@ def test_a_windows_tail_is_held_back_for_the_next_window():
     from whisper_server.transcriber import _hold_back
 
     window = Window(offset=100.0, samples=np.zeros(60 * SAMPLE_RATE, dtype=np.float32))
-    kept, tail = _hold_back(window, [_segment(0, 20), _segment(20, 50), _segment(50, 57), _segment(57, 60)])
+    found = [_segment(0, 20), _segment(20, 50), _segment(50, 57), _segment(57, 60)]
+    kept, tail = _hold_back(window, found, _voiced(found))
     assert [s.start for s in kept] == [0, 20] and tail == 10
-    kept, tail = _hold_back(window, [_segment(0, 40), _segment(40, 48)])  # nothing heard after 48 s
+    found = [_segment(0, 40), _segment(40, 48)]  # nothing heard after 48 s
+    kept, tail = _hold_back(window, found, _voiced(found))
     assert len(kept) == 2 and tail == 12
-    kept, tail = _hold_back(window, [_segment(0, 10), _segment(10, 58)])  # one long stretch: kept,
+    found = [_segment(0, 10), _segment(10, 58)]  # one long stretch: kept,
+    kept, tail = _hold_back(window, found, _voiced(found))
     assert len(kept) == 2 and tail == 2  # and what follows it goes on
-    assert _hold_back(window, []) == ([], 0)
+    assert _hold_back(window, [], []) == ([], 0)
     # A late segment that ends a sentence begun in the segment before: from its start.
-    kept, tail = _hold_back(window, [_segment(0, 20, " A."), _segment(35, 45, " And so my"),
-                                     _segment(45, 57, " fellow Americans.")])
+    found = [_segment(0, 20, " A."), _segment(35, 45, " And so my"), _segment(45, 57, " fellow Americans.")]
+    kept, tail = _hold_back(window, found, _voiced(found))
     assert [s.start for s in kept] == [0] and tail == 25
+    # Timed after the speech it starts in had begun: from where that speech begins.
+    kept, tail = _hold_back(window, found, [(0.2, 19.8), (34.4, 44.8), (45.2, 56.8)])
+    assert [s.start for s in kept] == [0] and tail == pytest.approx(60 - 34.4)
+
+
+def _voiced(found, pause=0.2):
+    """Speech under each segment, with a short pause at each end."""
+    return [(s.start + pause, s.end - pause) for s in found]
 
 
 def test_speech_that_no_segment_covers_is_found():
@@ -210,7 +221,7 @@ def test_a_held_back_tail_is_never_longer_than_what_the_reader_reads_again():
     window = Window(offset=10.0, samples=np.zeros(15 * SAMPLE_RATE, dtype=np.float32))
     found = [_segment(0.0, 9.0, " please send the report by Friday, open the file,"),
              _segment(10.0, 14.0, " please send the report by Friday.")]
-    kept, tail = _hold_back(window, found)
+    kept, tail = _hold_back(window, found, _voiced(found))
     assert kept == found[:1] and tail == 5.0  # not from 0 s (the sentence's start): 15 s back
 
 
@@ -316,3 +327,61 @@ def test_words_aligned_into_no_time_do_not_start_a_sentence_at_a_pause():
     clip = Segment(id=0, start=25.6, end=29.98, text="".join(w for w, _, _ in said), avg_logprob=-0.2,
                    no_speech_prob=0.01, compression_ratio=1.1, words=words)
     assert [(p.start, p.end, p.text) for p in sentences(clip)] == [(25.6, 29.98, clip.text)]
+
+
+# "…for your country. Mr. Quilter…" at a seam of the hour-long benchmark file: Whisper's
+# segments ran across sentences, and it timed the one that starts "for your country" late,
+# where "Mr. Quilter" begins. A window started there dropped those three words.
+_RUN_ON = _segment(84.0, 96.0, " welcome his gospel. And so my fellow Americans ask not what your country"
+                               " can do for you ask what you can do")
+_LATE = _segment(96.0, 104.0, " for your country. Mr. Quilter is the apostle of the middle classes and")
+_VOICED = [(84.5, 86.0), (86.6, 89.9), (90.6, 95.0), (96.0, 101.0), (101.4, 103.5), (104.0, 108.0)]
+
+
+def test_a_tail_timed_late_is_cut_in_a_pause_before_where_whisper_says_it_starts():
+    import numpy as np
+
+    from whisper_server.audio import SAMPLE_RATE, Window
+    from whisper_server.transcriber import SEGMENT_TIME_ERROR_SECONDS, _hold_back
+
+    window = Window(offset=700.0, samples=np.zeros(120 * SAMPLE_RATE, dtype=np.float32))
+    found = [_RUN_ON, _LATE, _segment(104.0, 117.0, " we are glad to welcome his gospel.")]
+    kept, tail = _hold_back(window, found, _VOICED)
+    # Not at 96 s (where "Mr. Quilter" starts) but where "ask what you can do for your
+    # country" starts, the speech around SEGMENT_TIME_ERROR_SECONDS before 96 s.
+    assert SEGMENT_TIME_ERROR_SECONDS == 2.0
+    assert kept == [_RUN_ON] and tail == pytest.approx(120 - 90.6)
+    # To find silence the cut may go back further than the 30 s that segments are held
+    # back from, as far as the reader reads again (half a window); with none: where
+    # Whisper's times say.
+    speaking = [(70.0, 120.0)]
+    assert _hold_back(window, found, speaking) == ([], 50.0)
+    speaking = [(50.0, 120.0)]
+    assert _hold_back(window, found, speaking) == ([_RUN_ON], 24.0)
+
+
+def test_words_heard_again_after_a_seam_are_removed_once():
+    from whisper_server.engines.base import Word
+    from whisper_server.transcriber import _after_seam, _place
+
+    seam = 790.6  # the cut above, on the recording's timeline
+    before = [_segment(700.0, 784.0, " …"), _place(dataclasses.replace(_RUN_ON), 700.0)]
+    quilter = _segment(5.8, 10.9, " Mr. Quilter is the apostle of the middle classes.")
+    found = [_segment(0.1, 5.0, " Ask what you can do for your country."), quilter]
+    assert [(s.start, s.text) for s in _after_seam(before, found, seam)] == [
+        (0.1, " for your country."), (5.8, quilter.text)]
+    # Across segments, and with word timings: they say where the rest starts.
+    said = [(" Ask", 0.1, 0.4), (" what", 0.4, 0.6), (" you", 0.6, 0.7), (" can", 0.7, 0.9), (" do", 0.9, 1.3)]
+    first = _segment(0.1, 1.3, "".join(w for w, _, _ in said))
+    first.words = [Word(word=w, start=s, end=e, probability=0.9) for w, s, e in said]
+    rest = _segment(2.6, 5.0, " for your country.")
+    rest.words = [Word(word=w, start=s, end=e, probability=0.9)
+                  for w, s, e in [(" for", 2.6, 3.0), (" your", 3.0, 3.4), (" country.", 3.4, 5.0)]]
+    ends_with_for_your = dataclasses.replace(before[-1], text=before[-1].text + " for your")
+    [trimmed] = _after_seam(before[:1] + [ends_with_for_your], [first, rest], seam)
+    assert (trimmed.start, trimmed.text, [w.word for w in trimmed.words]) == (3.4, " country.", [" country."])
+    # A sentence said again after the seam, heard from other audio: both stay.
+    thanks = [_segment(780.0, 786.0, " Thank you.")]
+    again = [_segment(0.5, 2.0, " Thank you.")]
+    assert _after_seam(thanks, again, seam) == again
+    assert _after_seam([], again, seam) == again and _after_seam(thanks, [], seam) == []
