@@ -5,4 +5,4 @@ HTTP layer (app.py) so they can be tested and benchmarked without a server.
 This package imports no Django and no other project code.
 """
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"

@@ -15,6 +15,7 @@ from .errors import InputError
 from .options import TranscribeOptions
 from .progress import Progress, report_segment
 from .settings import Settings
+from .speakers import Attributed, ChannelProgress, SpeakerCount, SpeakerTracker, merge_channels
 from .speech import BATCHED, SEQUENTIAL, VOICED, SpeechProbabilities
 
 # Whisper invents text ("Thank you.") for audio without speech. A segment that does not
@@ -48,13 +49,22 @@ MAX_REPEATED_RUN = 3
 
 
 def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
-                    settings: Settings, progress: Progress | None = None) -> dict:
+                    settings: Settings, progress: Progress | None = None, *,
+                    channel: int | None = None) -> dict:
     """`progress`: told the duration, then each segment as the engine makes it (the
     window's segments so far, from the window's start) and each window's segments once
-    stitched, which replace those (contracts/container/progress)."""
+    stitched, which replace those (contracts/container/progress); with speakers, the
+    stage finding_speakers at the end. `channel`: only that channel of the recording."""
     started = time.perf_counter()
     check_options(options, engine)
     info = probe(path, max_seconds=settings.max_audio_seconds)
+    if options.channels_as_speakers:
+        return _channels_as_speakers(path, info.channels, info.duration, options, engine, settings,
+                                     progress, started)
+    asked = options
+    tracker = SpeakerTracker() if options.diarize else None
+    if tracker is not None:  # speakers are found from the words' times: the engine times them
+        options = dataclasses.replace(options, word_timestamps=True)
     if progress is not None:
         progress.transcribing(info.duration)
     batch_size = options.batch_size
@@ -69,11 +79,11 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
     detector = SpeechProbabilities()
     vad_options = BATCHED if batch_size > 0 else SEQUENTIAL
     reader = decode_windows(path, window_seconds=window, max_seconds=settings.max_audio_seconds,
-                            on_decoded=detector.feed)
+                            on_decoded=detector.feed, channel=channel)
     language = options.language or (None if engine.info.multilingual else "en")
     language_probability = 1.0 if language else 0.0
     segments: list[Segment] = []
-    inference = decode = vad = 0.0
+    inference = decode = vad = speakers_seconds = 0.0
     mark = time.perf_counter()
     for window in reader:
         decode += time.perf_counter() - mark
@@ -112,8 +122,21 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         segments.extend(placed)
         inference += time.perf_counter() - mark
         mark = time.perf_counter()
+        if tracker is not None and placed:  # voices of this window's words, kept as embeddings
+            tracker.add(window.samples, window.offset, placed, voiced)
+            speakers_seconds += time.perf_counter() - mark
+            mark = time.perf_counter()
     decode += time.perf_counter() - mark
     segments = _without_repeats(segments)
+    attributed = None
+    if tracker is not None:
+        if progress is not None:
+            progress.finding_speakers()
+        mark = time.perf_counter()
+        count = SpeakerCount(asked.speakers, asked.min_speakers, asked.max_speakers)
+        attributed, speakers = tracker.finish(segments, count)
+        segments = [item.segment for item in attributed]
+        speakers_seconds += time.perf_counter() - mark
 
     for index, segment in enumerate(segments):
         segment.id = index
@@ -123,16 +146,56 @@ def transcribe_file(path: str, options: TranscribeOptions, engine: Engine,
         "language": language or "",
         "language_probability": round(language_probability, 4),
         "duration": round(reader.duration, 3),
-        "segments": [_segment_dict(s, options.word_timestamps) for s in segments],
-        "options": {**options.to_dict(), "batch_size": batch_size},
+        "segments": [_segment_dict(s, asked.word_timestamps, attributed[i] if attributed else None)
+                     for i, s in enumerate(segments)],
+        "options": {**asked.to_dict(), "batch_size": batch_size},
         "model": dataclasses.asdict(engine.info),
         "timings": {
             "decode_seconds": round(decode, 3),
             "vad_seconds": round(vad, 3),
             "inference_seconds": round(inference, 3),
             "total_seconds": round(time.perf_counter() - started, 3),
+            **({"speakers_seconds": round(speakers_seconds, 3)} if tracker is not None else {}),
         },
         "warnings": reader.warnings,
+        **({"speakers": speakers} if tracker is not None else {}),
+    }
+
+
+def _channels_as_speakers(path: str, channels: int, duration: float | None,
+                          options: TranscribeOptions, engine: Engine, settings: Settings,
+                          progress: Progress | None, started: float) -> dict:
+    """One speaker per channel (a stereo call): each channel transcribed on its own, the
+    turns merged in time order. A recording of one channel has its speakers found instead."""
+    plain = dataclasses.replace(options, channels_as_speakers=False, diarize=False)
+    if channels < 2:
+        result = transcribe_file(path, dataclasses.replace(plain, diarize=True), engine, settings, progress)
+        result["options"] = {**options.to_dict(), "batch_size": result["options"]["batch_size"]}
+        result["warnings"].append("the recording has one channel: its speakers were told apart "
+                                  "by their voices instead (as with diarize=true)")
+        return result
+    results = [transcribe_file(path, plain, engine, settings,
+                               None if progress is None else ChannelProgress(progress, c, channels, duration),
+                               channel=c)
+               for c in range(channels)]
+    segments, speakers = merge_channels(results)
+    spoken = [r for r in results if r["language"]] or results
+    timings: dict[str, float] = {}
+    for result in results:
+        for key, value in result["timings"].items():
+            timings[key] = round(timings.get(key, 0.0) + value, 3)
+    timings["total_seconds"] = round(time.perf_counter() - started, 3)
+    return {
+        **results[0],
+        "text": " ".join(s["text"] for s in segments if s["text"]),
+        "language": spoken[0]["language"],
+        "language_probability": spoken[0]["language_probability"],
+        "duration": max(r["duration"] for r in results),
+        "segments": segments,
+        "options": {**options.to_dict(), "batch_size": results[0]["options"]["batch_size"]},
+        "timings": timings,
+        "warnings": list(dict.fromkeys(w for r in results for w in r["warnings"])),
+        "speakers": speakers,
     }
 
 
@@ -418,7 +481,7 @@ def _place(segment: Segment, offset: float) -> Segment:
     return segment
 
 
-def _segment_dict(segment: Segment, with_words: bool) -> dict:
+def _segment_dict(segment: Segment, with_words: bool, speakers: Attributed | None = None) -> dict:
     data = {
         "id": segment.id,
         "start": round(segment.start, 3),
@@ -428,10 +491,15 @@ def _segment_dict(segment: Segment, with_words: bool) -> dict:
         "no_speech_prob": round(segment.no_speech_prob, 4),
         "compression_ratio": round(segment.compression_ratio, 4),
     }
+    if speakers is not None:
+        data["speaker"] = speakers.speaker
     if with_words:
         data["words"] = [
             {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
              "probability": round(w.probability, 4)}
             for w in segment.words or ()
         ]
+        if speakers is not None:
+            for word, name in zip(data["words"], speakers.word_speakers):
+                word["speaker"] = name
     return data

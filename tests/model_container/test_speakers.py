@@ -33,6 +33,7 @@ class Dialogue:
     path: Path
     samples: np.ndarray
     turns: list[tuple[str, str]]  # who, what they say
+    parts: list[np.ndarray]  # the audio of each turn
 
 
 def pcm(path: Path) -> np.ndarray:
@@ -60,7 +61,7 @@ def dialogue(target: Path, parts: list[tuple[str, str, np.ndarray]], pause: floa
     with wave.open(str(target), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(RATE)
         w.writeframes((np.clip(joined, -1, 1) * 32767).astype("<i2").tobytes())
-    return Dialogue(target, joined, [(who, text) for who, text, _ in parts])
+    return Dialogue(target, joined, [(who, text) for who, text, _ in parts], [p for _, _, p in parts])
 
 
 @pytest.fixture(scope="module")
@@ -309,3 +310,139 @@ def test_a_run_is_cut_where_the_vad_hears_a_pause():
     runs = [(10.0, 13.0), (20.0, 21.0)]
     voiced = [(9.0, 11.2), (11.5, 11.6), (11.9, 14.0)]  # a 0.1 s blip between two pauses
     assert speakers.within_voice(runs, voiced) == [(10.0, 11.2), (11.9, 13.0), (20.0, 21.0)]
+
+
+# ---- through the transcriber and the server --------------------------------------------
+
+def response_schema() -> dict:
+    import json
+
+    from tests.conftest import REPO
+
+    return json.loads((REPO / "contracts/container/response.schema.json").read_text())
+
+
+def turns_of(result: dict) -> list[tuple[str, str]]:
+    """(speaker, text) of each stretch of one speaker, in order."""
+    stretches: list[tuple[str, str]] = []
+    for segment in result["segments"]:
+        if stretches and stretches[-1][0] == segment["speaker"]:
+            stretches[-1] = (segment["speaker"], stretches[-1][1] + " " + segment["text"])
+        else:
+            stretches.append((segment["speaker"], segment["text"]))
+    return stretches
+
+
+def test_diarize_through_the_transcriber_in_several_windows(espeak_dialogue, engine_settings, tmp_path):
+    """Eighteen turns in 20 s windows (the embeddings of each window kept, clustered at the end):
+    the same result as the tracker gives on the whole recording, every word with a speaker
+    though words were not asked for, and the stage finding_speakers reported last."""
+    from whisper_server.progress import Progress, Sink
+
+    class Recording(Sink):
+        def __init__(self):
+            self.reports = []
+
+        def send(self, report):
+            self.reports.append(report)
+
+    engine, settings = engine_settings
+    long = dialogue(tmp_path / "long.wav", [(who, text, samples) for _ in range(3)
+                                            for (who, text), samples in zip(espeak_dialogue.turns, espeak_dialogue.parts)])
+    recording = Recording()
+    progress = Progress([recording])
+    result = transcribe_file(str(long.path), TranscribeOptions(diarize=True, temperature=0.0), engine,
+                             dataclasses.replace(settings, window_seconds=20), progress)
+    progress.close()
+    assert progress.join(5)
+    import jsonschema
+
+    jsonschema.validate(result, response_schema())
+    assert result["schema_version"] == "1.1"
+    assert [s["id"] for s in result["speakers"]] == ["S1", "S2"]
+    assert all("words" not in s for s in result["segments"])  # not asked for
+    assert result["options"]["word_timestamps"] is False and result["options"]["diarize"] is True
+    assert result["timings"]["speakers_seconds"] > 0
+    stretches = turns_of(result)
+    assert len(stretches) == len(long.turns)  # a change of speaker at every turn, no other
+    assert [s for s, _ in stretches] == ["S1", "S2"] * (len(long.turns) // 2)
+    assert recording.reports[-1]["stage"] == "finding_speakers"
+    assert recording.reports[-1]["seconds_done"] == pytest.approx(result["duration"], abs=0.5)
+
+
+def test_the_server_answers_with_speakers_and_words_carry_them(server, espeak_dialogue):
+    import jsonschema
+    import requests
+
+    schema = response_schema()
+    response = requests.post(f"{server.url}/invocations", data=espeak_dialogue.path.read_bytes(), timeout=300,
+                             headers={"Content-Type": "audio/wav",
+                                      "X-Amzn-SageMaker-Custom-Attributes": "speakers=2;word_timestamps=true;temperature=0"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    jsonschema.validate(result, schema)
+    assert [s["label"] for s in result["speakers"]] == ["Speaker 1", "Speaker 2"]
+    assert all(w["speaker"] == s["speaker"] for s in result["segments"] for w in s["words"])
+    assert [s for s, _ in turns_of(result)] == ["S1", "S2"] * 3
+    # A result of before speakers (schema 1.0: no speaker fields) is still a valid result.
+    older = {k: v for k, v in result.items() if k != "speakers"}
+    older["schema_version"] = "1.0"
+    older["segments"] = [{k: v for k, v in s.items() if k not in ("speaker", "words")} for s in result["segments"]]
+    jsonschema.validate(older, schema)
+    refused = requests.post(f"{server.url}/invocations", data=espeak_dialogue.path.read_bytes(), timeout=60,
+                            headers={"Content-Type": "audio/wav",
+                                     "X-Amzn-SageMaker-Custom-Attributes": "min_speakers=3;max_speakers=2"})
+    assert refused.status_code == 400 and "min_speakers (3) is more than max_speakers (2)" in refused.json()["error"]
+
+
+def test_a_stereo_call_has_one_speaker_per_channel(espeak_dialogue, engine_settings, tmp_path):
+    """The low voice on the left channel, the high one on the right, taking turns: each
+    channel is one speaker, the turns merged in time order."""
+    engine, settings = engine_settings
+    left, right = [], []
+    for (who, _), samples in zip(espeak_dialogue.turns, espeak_dialogue.parts):
+        quiet = np.zeros_like(samples)
+        pause = np.zeros(int(0.6 * RATE), dtype=np.float32)
+        left += [samples if who == "low" else quiet, pause]
+        right += [samples if who == "high" else quiet, pause]
+    stereo = np.stack([np.concatenate(left), np.concatenate(right)], axis=1)
+    path = tmp_path / "call.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2), w.setsampwidth(2), w.setframerate(RATE)
+        w.writeframes((np.clip(stereo, -1, 1) * 32767).astype("<i2").tobytes())
+    result = transcribe_file(str(path), TranscribeOptions(channels_as_speakers=True, word_timestamps=True,
+                                                          temperature=0.0), engine, settings)
+    import jsonschema
+
+    jsonschema.validate(result, response_schema())
+    assert result["speakers"][0]["label"] == "Channel 1" and result["speakers"][1]["channel"] == 1
+    assert [s for s, _ in turns_of(result)] == ["S1", "S2"] * 3
+    said = [(s, words(text)) for s, text in turns_of(result)]
+    assert [w[-1] for _, w in said] == [words(text)[-1] for _, text in espeak_dialogue.turns]
+    starts = [s["start"] for s in result["segments"]]
+    assert starts == sorted(starts) and [s["id"] for s in result["segments"]] == list(range(len(starts)))
+    assert all(w["speaker"] == s["speaker"] for s in result["segments"] for w in s["words"])
+    # A mono recording asked for the same: its speakers are found by voice, with a warning.
+    mono = transcribe_file(str(espeak_dialogue.path), TranscribeOptions(channels_as_speakers=True, temperature=0.0),
+                           engine, settings)
+    assert len(mono["speakers"]) == 2 and "one channel" in mono["warnings"][0]
+
+
+def test_the_contract_example_is_a_result_the_server_could_give():
+    """contracts/container/response-speakers.json: what the web app builds its pages on."""
+    import json
+
+    import jsonschema
+
+    from tests.conftest import REPO
+
+    example = json.loads((REPO / "contracts/container/response-speakers.json").read_text())
+    jsonschema.validate(example, response_schema())
+    listed = {s["id"]: s for s in example["speakers"]}
+    assert [s["id"] for s in example["speakers"]] == sorted(listed, key=lambda n: int(n[1:]))
+    for segment in example["segments"]:
+        assert segment["speaker"] in listed
+        assert {w["speaker"] for w in segment["words"]} == {segment["speaker"]}
+    for name, speaker in listed.items():
+        talk = sum(s["end"] - s["start"] for s in example["segments"] if s["speaker"] == name)
+        assert speaker["seconds"] == pytest.approx(talk, abs=0.1)
