@@ -2,25 +2,28 @@
 
 Window by window, the transcriber hands over the audio it just transcribed and the segments
 it kept (`SpeakerTracker.add`): their words are grouped into runs (consecutive words of one
-sentence, at most MAX_RUN_SECONDS, no pause longer than MAX_GAP_SECONDS inside), each run's
-audio becomes one voice embedding (all of a window's runs in one batch through the encoder),
+sentence, at most MAX_RUN_SECONDS, no pause longer than MAX_GAP_SECONDS inside, cut where
+the VAD hears a pause), each run's audio becomes one voice embedding (all of a window's runs in one batch through the encoder),
 and only the embeddings and the runs' times are kept: memory grows with the number of runs
 (1 KB each), not with the audio. At the end (`SpeakerTracker.finish`) the runs are clustered
 (agglomerative, average linkage, cosine distance): the number of speakers is found by a
 distance threshold, or given exactly, or kept within a range. Every word then carries the
 speaker of its run, a segment is split where the speaker changes, and the result lists the
-speakers with their talk time.
+speakers with their talk time. With one speaker per channel (`merge_channels`), each
+channel's own result is merged in time order instead.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .engines.base import SENTENCE_ENDS, Segment, Word
+from .voice_encoder import EMBEDDING_SIZE
 
 SAMPLE_RATE = 16000
 # A run of words is at most this long: long enough for a voice embedding (the encoder
@@ -81,8 +84,6 @@ class SpeakerTracker:
         `voiced`: where the VAD hears words, in the window's seconds: a run is cut at
         every pause it holds (Whisper's word times run on across a pause, so a turn's last
         word and the next turn's first one can end up in one run)."""
-        import time
-
         started = time.perf_counter()
         runs = word_runs(segments)
         if voiced:
@@ -102,7 +103,7 @@ class SpeakerTracker:
     @property
     def embeddings(self) -> np.ndarray:
         if not self._embeddings:
-            return np.zeros((0, 256), dtype=np.float32)
+            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
         if len(self._embeddings) > 1:
             self._embeddings = [np.concatenate(self._embeddings)]
         return self._embeddings[0]
