@@ -88,6 +88,7 @@ bench: install
 	$(PY) benchmarks/bench_transcript.py
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_progress.py
+	$(PY) benchmarks/bench_speakers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
