@@ -136,6 +136,9 @@ def moto_server(settings, monkeypatch):
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{port}"}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # boto3's default session keeps the credentials it first finds: these fake ones must go
+    # with this test (monkeypatch puts the earlier session back).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     settings.TRANSCRIBE_BACKEND, settings.AWS_REGION, settings.JOBS_TABLE_NAME = "aws", "us-east-1", TABLE
     _backend.cache_clear()
     table = boto3.resource("dynamodb", region_name="us-east-1").create_table(
