@@ -269,11 +269,12 @@ def pipeline_worker(spec: dict):
 WORKERS = {"library": library_worker, "pipeline": pipeline_worker}
 
 
-def run_worker(spec: dict) -> dict:
-    """Run one configuration in a fresh process; its peak RSS covers only that run."""
-    log_path = OUT / "worker.log"  # the libraries' warnings, kept out of the table
+def run_worker(spec: dict, *, script: str = __file__, log_name: str = "worker.log") -> dict:
+    """Run one configuration in a fresh process (`script --worker SPEC`, which prints its
+    result as the last line of JSON); its peak RSS covers only that run."""
+    log_path = OUT / log_name  # the libraries' warnings, kept out of the table
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker",
+        process = subprocess.Popen([sys.executable, str(Path(script).resolve()), "--worker",
                                     json.dumps(spec)], stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
     memory = PeakRss(process.pid)
     output = process.stdout.read()

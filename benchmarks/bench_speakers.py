@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -50,12 +49,12 @@ from bench_engine import (  # noqa: E402
     SAMPLE_RATE,
     SHARED_AUDIO,
     THREADS,
-    PeakRss,
     decode_to_pcm,
     device_name,
     load_average,
     normalize,
 )
+from bench_engine import run_worker as engine_run_worker  # noqa: E402
 
 PAUSE_SECONDS = 0.4  # between turns
 MAX_WRONG_WORDS = 0.05
@@ -191,19 +190,7 @@ def worker_main(spec: dict) -> None:
 
 
 def run_worker(spec: dict) -> dict:
-    log_path = OUT / "speakers-worker.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker",
-                                    json.dumps(spec)], stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
-    memory = PeakRss(process.pid)
-    output = process.stdout.read()
-    process.stdout.close()
-    _, status, usage = os.wait4(process.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"worker {spec} failed: {log_path.read_text()[-3000:]}")
-    result = json.loads(output.decode().strip().splitlines()[-1])
-    result["peak_rss_mb"] = memory.stop(floor_bytes=usage.ru_maxrss * 1024)
-    return result
+    return engine_run_worker(spec, script=__file__, log_name="speakers-worker.log")
 
 
 DIARIZE = {"diarize": True}  # word timings are computed inside, and not returned

@@ -4,6 +4,7 @@ speaker. Each answers JSON; the page then shows the new version in place."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -22,23 +23,31 @@ def _body(request, field: str) -> tuple[str, int] | None:
         return None
 
 
+def _correct(request, public_id, field: str, change: Callable[[Any, str, int], Any]) -> Any:
+    """Apply one correction from a JSON body {field: ..., "base": version}: the new version,
+    or the JSON answer that says why there is none."""
+    job = selectors.job_for_user(request.user, public_id)
+    parsed = _body(request, field)
+    if parsed is None:
+        return JsonResponse({"error": f"send JSON with the {field} and the version you changed"}, status=400)
+    value, base = parsed
+    try:
+        return change(job, value, base)
+    except services.EditConflict as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+
+
 @login_required
 @require_POST
 def speaker_rename(request, public_id, speaker_id):
     """JSON {"name": ..., "base": version}: the speaker's name everywhere (empty: the
     machine's label again)."""
-    job = selectors.job_for_user(request.user, public_id)
-    parsed = _body(request, "name")
-    if parsed is None:
-        return JsonResponse({"error": "send JSON with the name and the version you changed"}, status=400)
-    name, base = parsed
-    try:
-        version = services.transcript_rename_speaker(job=job, author=request.user, speaker_id=speaker_id,
-                                                     name=name, base_number=base)
-    except services.EditConflict as exc:
-        return JsonResponse({"error": str(exc)}, status=409)
-    except ValueError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+    version = _correct(request, public_id, "name", lambda job, name, base: services.transcript_rename_speaker(
+        job=job, author=request.user, speaker_id=speaker_id, name=name, base_number=base))
+    if isinstance(version, JsonResponse):
+        return version
     return JsonResponse({"version": version.number, "speakers": version.speakers})
 
 
@@ -46,17 +55,9 @@ def speaker_rename(request, public_id, speaker_id):
 @require_POST
 def segment_speaker(request, public_id, segment_id):
     """JSON {"speaker": id or "new", "base": version}: another speaker says this segment."""
-    job = selectors.job_for_user(request.user, public_id)
-    parsed = _body(request, "speaker")
-    if parsed is None:
-        return JsonResponse({"error": "send JSON with the speaker and the version you changed"}, status=400)
-    speaker, base = parsed
-    try:
-        version = services.transcript_move_segment(job=job, author=request.user, segment_id=segment_id,
-                                                   speaker_id=speaker, base_number=base)
-    except services.EditConflict as exc:
-        return JsonResponse({"error": str(exc)}, status=409)
-    except ValueError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
+    version = _correct(request, public_id, "speaker", lambda job, speaker, base: services.transcript_move_segment(
+        job=job, author=request.user, segment_id=segment_id, speaker_id=speaker, base_number=base))
+    if isinstance(version, JsonResponse):
+        return version
     segment = next(s for s in version.segments if s["id"] == segment_id)
     return JsonResponse({"version": version.number, "segment": segment, "speakers": version.speakers})
