@@ -16,28 +16,23 @@ class SettingsError(ValueError):
 
 
 def _int(env, name: str, default: int, low: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < low:
-        raise SettingsError(f"{name} must be at least {low}, not {value}")
-    return value
+    return _number(env, name, default, low, int, "a whole number")
 
 
 def _float(env, name: str, default: float, low: float = 0.0) -> float:
+    return _number(env, name, default, low, float, "a number of seconds")
+
+
+def _number(env, name: str, default, low, parse, what: str):
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise SettingsError(f"{name} must be {what}, not {raw!r}") from None
     if not value >= low:  # also refuses nan
-        raise SettingsError(f"{name} must be at least {low}, not {raw}")
+        raise SettingsError(f"{name} must be at least {low}, not {value}")
     return value
 
 
